@@ -1,0 +1,391 @@
+"""Potentials: a model plus species, cutoff and energy scale, in one file.
+
+The per-edge-force contract
+---------------------------
+A potential maps a graph to per-atom energies,
+
+    E_i = scale[Z_i] * model_i(species, edge_index, edge_vec) + shift[Z_i],
+
+with ``edge_vec_ij = r_j - r_i`` (periodic images folded in). Because every
+dependence on positions goes through ``edge_vec``, one backward pass gives the
+per-edge forces ``f_ij = dE / d edge_vec_ij``. With ``E = sum_i E_i``,
+
+    F_k = -dE/dr_k = sum_{ij: i=k} f_ij - sum_{ij: j=k} f_ij,
+
+so the force on i gains f_ij and the force on j loses it. Under a homogeneous
+strain eps every edge vector becomes (1 + eps) edge_vec, hence
+
+    dE/d eps_ab = sum_ij f_ij,a edge_vec_ij,b = -W_ab,
+    W = -sum_ij edge_vec_ij (outer) f_ij          (the virial, eV),
+
+and the stress in ASE's convention (positive = tensile, eV/A^3) is
+``sigma = (1/V) dE/d eps = -W / V``; ``tests/test_calculator.py`` checks the
+sign against a finite-difference strain derivative.
+
+The file format
+---------------
+A potential file is a zip archive holding ``meta.json`` (format, format
+version, architecture, hyperparameters, species, cutoff, units, dtype, code
+version, training record, SHA-256 of the weights) and ``weights.npz`` (plain
+arrays, read with ``allow_pickle=False``). Nothing in the file is executed on
+load; a pickled object, a damaged archive or an unknown format version is
+refused with a message that says so.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import tempfile
+import zipfile
+import zlib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from ase.data import atomic_numbers
+from torch import nn
+
+from .models import Allegro, AllegroConfig
+from .models._zbl import ZBLRepulsion
+
+__all__ = [
+    "Potential",
+    "build_potential",
+    "load_potential",
+    "energy_and_edge_forces",
+    "forces_and_virial",
+    "FORMAT_VERSION",
+]
+
+FORMAT_NAME = "ase-mlip-potential"
+FORMAT_VERSION = 1
+ARCHITECTURES = ("allegro",)
+_GENERAL_KEYS = ("model", "species", "seed", "dtype", "zbl")
+_DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+def _dtype(name: str | torch.dtype) -> torch.dtype:
+    if isinstance(name, torch.dtype):
+        return name
+    if name not in _DTYPES:
+        raise ValueError(f"dtype must be 'float32' or 'float64', got {name!r}")
+    return _DTYPES[name]
+
+
+def _make_model(architecture: str, hyperparameters: dict, num_species: int) -> nn.Module:
+    if architecture == "allegro":
+        unknown = sorted(set(hyperparameters) - set(AllegroConfig.keys()) - {"num_species"})
+        if unknown:
+            allowed = sorted(set(AllegroConfig.keys()) - {"num_species"})
+            raise ValueError(
+                f"unknown allegro hyperparameters {unknown}; allowed: {allowed} "
+                f"and the general keys {list(_GENERAL_KEYS)}"
+            )
+        hp = {k: v for k, v in hyperparameters.items() if k != "num_species"}
+        return Allegro(AllegroConfig(num_species=num_species, **hp))
+    raise ValueError(f"unknown model {architecture!r}; available: {list(ARCHITECTURES)}")
+
+
+class Potential(nn.Module):
+    """A trained or untrained potential: model, species, cutoff and energy scale.
+
+    Parameters
+    ----------
+    architecture : str
+        Model name (``"allegro"``).
+    hyperparameters : dict
+        Model hyperparameters (see :class:`ase_mlip.models.AllegroConfig`).
+    species : list of str
+        Chemical symbols; their order defines species indices.
+    metadata : dict, optional
+        JSON-serialisable training record.
+    zbl : bool
+        Add the ZBL screened nuclear repulsion (:class:`ase_mlip.models.ZBLRepulsion`).
+    """
+
+    def __init__(
+        self,
+        architecture: str,
+        hyperparameters: dict,
+        species: list[str],
+        metadata: dict | None = None,
+        zbl: bool = False,
+    ):
+        super().__init__()
+        species = list(species)
+        if not species:
+            raise ValueError("species must list at least one chemical symbol, e.g. ['Li']")
+        bad = [s for s in species if s not in atomic_numbers or s == "X"]
+        if bad:
+            raise ValueError(f"species {bad} are not chemical symbols (e.g. 'Li', 'Mo', 'Si')")
+        if len(set(species)) != len(species):
+            raise ValueError(f"species {species} contains duplicates")
+        self.architecture = architecture
+        self.species = species
+        self.model = _make_model(architecture, dict(hyperparameters), len(species))
+        self.register_buffer("energy_shift", torch.zeros(len(species)))
+        self.register_buffer("energy_scale", torch.ones(len(species)))
+        self.metadata: dict[str, Any] = dict(metadata or {})
+        self.zbl = ZBLRepulsion(species, self.r_cut, self.model.config.polynomial_p) if zbl else None
+
+    @property
+    def r_cut(self) -> float:
+        """Cutoff radius, Angstrom."""
+        return float(self.model.config.r_cut)
+
+    @property
+    def config(self) -> dict:
+        """Hyperparameters, species and architecture as a plain dict."""
+        hp = self.model.config.to_dict()
+        hp.pop("num_species")
+        return {"model": self.architecture, "species": list(self.species), "zbl": self.zbl is not None, **hp}
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.energy_shift.dtype
+
+    def forward(
+        self,
+        species: torch.Tensor,
+        edge_index: torch.Tensor,
+        edge_vec: torch.Tensor,
+        n_local: int,
+    ) -> torch.Tensor:
+        """Per-atom energies, shape (n_local,), eV.
+
+        Parameters
+        ----------
+        species : torch.Tensor
+            Species indices of local then ghost atoms, shape (num_atoms,), int64.
+        edge_index : torch.Tensor
+            (center i, neighbor j), shape (2, num_edges); all centers < n_local.
+        edge_vec : torch.Tensor
+            r_j - r_i, shape (num_edges, 3), Angstrom.
+        n_local : int
+            Number of local atoms.
+        """
+        raw = self.model(species, edge_index, edge_vec, n_local)  # [n_local]
+        local = species[:n_local]
+        energy = raw * self.energy_scale[local] + self.energy_shift[local]
+        if self.zbl is not None:
+            energy = energy + self.zbl(species, edge_index, edge_vec, n_local)
+        return energy
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the potential to ``path`` (atomically: a crash leaves the old file)."""
+        state = {k: v.detach().cpu().numpy() for k, v in self.state_dict().items()}
+        weights = io.BytesIO()
+        np.savez(weights, **state)
+        weights_bytes = weights.getvalue()
+        from . import __version__
+
+        meta = {
+            "format": FORMAT_NAME,
+            "format_version": FORMAT_VERSION,
+            "architecture": self.architecture,
+            "species": list(self.species),
+            "r_cut": self.r_cut,
+            "hyperparameters": {k: v for k, v in self.config.items() if k not in ("model", "species", "zbl")},
+            "zbl": self.zbl is not None,
+            "units": {"energy": "eV", "length": "Angstrom"},
+            "dtype": str(self.dtype).replace("torch.", ""),
+            "code_version": __version__,
+            "metadata": self.metadata,
+            "weights_sha256": hashlib.sha256(weights_bytes).hexdigest(),
+        }
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as fh, zipfile.ZipFile(fh, "w", zipfile.ZIP_DEFLATED) as zf:
+                zf.writestr("meta.json", json.dumps(meta, indent=2, sort_keys=True))
+                zf.writestr("weights.npz", weights_bytes)
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+
+    def extra_repr(self) -> str:
+        return f"species={self.species}, r_cut={self.r_cut}, dtype={self.dtype}"
+
+
+def build_potential(config: dict | str | os.PathLike) -> Potential:
+    """Build an untrained, seeded potential from hyperparameters.
+
+    Parameters
+    ----------
+    config : dict or path
+        Hyperparameters, or a YAML file holding them. Keys: ``model``
+        (default ``"allegro"``), ``species`` (required), ``seed`` (default 0),
+        ``zbl`` (add ZBL nuclear repulsion, default False),
+        ``dtype`` (``"float64"`` default, or ``"float32"``) and the model's
+        hyperparameters (:class:`ase_mlip.models.AllegroConfig`).
+
+    Returns
+    -------
+    Potential
+
+    Examples
+    --------
+    >>> pot = build_potential({"species": ["Li"], "r_cut": 4.0, "num_layers": 1})
+    >>> pot.species, pot.r_cut
+    (['Li'], 4.0)
+    """
+    if isinstance(config, (str, os.PathLike)):
+        import yaml
+
+        path = Path(config)
+        if not path.is_file():
+            raise FileNotFoundError(f"config file {path} does not exist")
+        config = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(config, dict):
+        raise TypeError(f"config must be a dict or a YAML path, got {type(config).__name__}")
+    config = dict(config)
+    if "species" not in config:
+        raise ValueError("config needs 'species', the list of chemical symbols, e.g. species: [Li]")
+    architecture = config.pop("model", "allegro")
+    species = config.pop("species")
+    if isinstance(species, str):
+        species = [species]
+    seed = int(config.pop("seed", 0))
+    zbl = bool(config.pop("zbl", False))
+    dtype = _dtype(config.pop("dtype", "float64"))
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            potential = Potential(architecture, config, species, zbl=zbl)
+    finally:
+        torch.set_default_dtype(previous)
+    return potential.to(dtype)
+
+
+def _refuse(path: Path, why: str) -> ValueError:
+    return ValueError(f"cannot load potential file {path}: {why}")
+
+
+def load_potential(path: str | os.PathLike) -> Potential:
+    """Load a potential file written by :meth:`Potential.save`.
+
+    Nothing in the file is executed: the weights are plain arrays and the
+    metadata is JSON. Damaged files, pickled objects and unknown format
+    versions are refused with a ``ValueError`` that says which.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"potential file {path} does not exist")
+    try:
+        with zipfile.ZipFile(path) as zf:
+            names = set(zf.namelist())
+            if "meta.json" not in names:
+                pickled = any(n.endswith(".pkl") for n in names)
+                raise _refuse(
+                    path,
+                    "it holds a pickled Python object (e.g. from torch.save), which is refused because "
+                    "loading it could run arbitrary code; export the model with Potential.save()"
+                    if pickled
+                    else "it is a zip archive without meta.json, not an ase-mlip potential",
+                )
+            meta = json.loads(zf.read("meta.json"))
+            weights_bytes = zf.read("weights.npz")
+    except zipfile.BadZipFile as err:
+        raise _refuse(path, f"the file is damaged or not a potential file ({err})") from None
+    except (zlib.error, EOFError, json.JSONDecodeError, OSError) as err:
+        raise _refuse(path, f"the file is damaged or truncated ({err})") from None
+
+    if meta.get("format") != FORMAT_NAME:
+        raise _refuse(path, f"meta.json names format {meta.get('format')!r}, not {FORMAT_NAME!r}")
+    version = meta.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION or version < 1:
+        raise _refuse(
+            path,
+            f"it has format version {version}, this ase-mlip reads versions 1..{FORMAT_VERSION}; "
+            "upgrade ase-mlip (pip install -U ase-mlip) to read newer files",
+        )
+    if hashlib.sha256(weights_bytes).hexdigest() != meta.get("weights_sha256"):
+        raise _refuse(path, "the weights do not match their checksum (the file is damaged)")
+    try:
+        with np.load(io.BytesIO(weights_bytes), allow_pickle=False) as npz:
+            state = {k: torch.from_numpy(npz[k].copy()) for k in npz.files}
+    except ValueError as err:
+        raise _refuse(path, f"the weights hold pickled objects, which are refused ({err})") from None
+
+    config = {
+        "model": meta["architecture"],
+        "species": meta["species"],
+        "dtype": meta.get("dtype", "float64"),
+        "zbl": bool(meta.get("zbl", False)),
+        **meta["hyperparameters"],
+    }
+    potential = build_potential(config)
+    missing, unexpected = potential.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise _refuse(path, f"weights do not fit the architecture (missing {missing}, unexpected {unexpected})")
+    potential.metadata = dict(meta.get("metadata", {}))
+    return potential
+
+
+def energy_and_edge_forces(
+    potential: nn.Module,
+    species: torch.Tensor,
+    edge_index: torch.Tensor,
+    edge_vec: torch.Tensor,
+    n_local: int,
+    create_graph: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-atom energies and per-edge forces from one backward pass.
+
+    Parameters
+    ----------
+    potential : Potential
+        The potential (or any module with the same call signature).
+    species, edge_index, edge_vec, n_local
+        As in :meth:`Potential.forward`.
+    create_graph : bool
+        Keep the graph of the derivative (for force terms in a training loss).
+
+    Returns
+    -------
+    atomic_energy : torch.Tensor
+        Shape (n_local,), eV.
+    edge_forces : torch.Tensor
+        ``dE / d edge_vec``, shape (num_edges, 3), eV/Angstrom.
+    """
+    if not edge_vec.requires_grad:
+        edge_vec = edge_vec.detach().requires_grad_(True)
+    with torch.enable_grad():
+        atomic = potential(species, edge_index, edge_vec, n_local)
+        if not atomic.requires_grad or edge_vec.shape[0] == 0:
+            return atomic, torch.zeros_like(edge_vec)
+        (grad,) = torch.autograd.grad(
+            atomic.sum(), edge_vec, create_graph=create_graph, allow_unused=True
+        )
+    if grad is None:
+        grad = torch.zeros_like(edge_vec)
+    return atomic, grad
+
+
+def forces_and_virial(
+    edge_forces: torch.Tensor,
+    edge_index: torch.Tensor,
+    edge_vec: torch.Tensor,
+    num_atoms: int,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Atomic forces and virial from per-edge forces.
+
+    Returns
+    -------
+    forces : torch.Tensor
+        Shape (num_atoms, 3), eV/Angstrom.
+    virial : torch.Tensor
+        ``W = -sum edge_vec (outer) f``, shape (3, 3), eV.
+    """
+    forces = torch.zeros((num_atoms, 3), dtype=edge_forces.dtype, device=edge_forces.device)
+    forces = forces.index_add(0, edge_index[0], edge_forces).index_add(0, edge_index[1], -edge_forces)
+    virial = -(edge_vec.transpose(0, 1) @ edge_forces)
+    return forces, virial

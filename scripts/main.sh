@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# Set up the environment if needed, then run the main job on the shipped defaults.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
+export OMP_NUM_THREADS="${OMP_NUM_THREADS:-2}"
+exec python examples/quickstart.py "$@"
