@@ -323,7 +323,10 @@ def load_potential(path: str | os.PathLike) -> Potential:
         **meta["hyperparameters"],
     }
     potential = build_potential(config)
-    missing, unexpected = potential.load_state_dict(state, strict=False)
+    try:
+        missing, unexpected = potential.load_state_dict(state, strict=False)
+    except RuntimeError as err:
+        raise _refuse(path, f"its weights do not fit the architecture it names ({err})") from None
     if missing or unexpected:
         raise _refuse(path, f"weights do not fit the architecture (missing {missing}, unexpected {unexpected})")
     potential.metadata = dict(meta.get("metadata", {}))
@@ -348,6 +351,8 @@ def energy_and_edge_forces(
         As in :meth:`Potential.forward`.
     create_graph : bool
         Keep the graph of the derivative (for force terms in a training loss).
+        Without it the weights are not tracked: the returned energies and
+        forces carry no gradient with respect to the weights.
 
     Returns
     -------
@@ -358,13 +363,22 @@ def energy_and_edge_forces(
     """
     if not edge_vec.requires_grad:
         edge_vec = edge_vec.detach().requires_grad_(True)
-    with torch.enable_grad():
-        atomic = potential(species, edge_index, edge_vec, n_local)
-        if not atomic.requires_grad or edge_vec.shape[0] == 0:
-            return atomic, torch.zeros_like(edge_vec)
-        (grad,) = torch.autograd.grad(
-            atomic.sum(), edge_vec, create_graph=create_graph, allow_unused=True
-        )
+    # Without create_graph the graph is freed after this call, so no gradient with
+    # respect to the weights can ever be taken from it: do not track them.
+    frozen = [] if create_graph else [p for p in potential.parameters() if p.requires_grad]
+    try:
+        for p in frozen:
+            p.requires_grad_(False)
+        with torch.enable_grad():
+            atomic = potential(species, edge_index, edge_vec, n_local)
+            if not atomic.requires_grad or edge_vec.shape[0] == 0:
+                return atomic, torch.zeros_like(edge_vec)
+            (grad,) = torch.autograd.grad(
+                atomic.sum(), edge_vec, create_graph=create_graph, allow_unused=True
+            )
+    finally:
+        for p in frozen:
+            p.requires_grad_(True)
     if grad is None:
         grad = torch.zeros_like(edge_vec)
     return atomic, grad

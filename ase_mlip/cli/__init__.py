@@ -15,7 +15,6 @@ __all__ = ["main", "build_parser"]
 
 # Sub-command modules, in the order `mlip --help` lists them.
 _COMMANDS = [
-    "_demo",
     "_train",
     "_evaluate",
 ]

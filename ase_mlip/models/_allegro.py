@@ -30,9 +30,9 @@ from dataclasses import asdict, dataclass, field, fields
 
 import torch
 from e3nn import o3
-from e3nn.nn import FullyConnectedNet
 from torch import nn
 
+from ._mlp import ScalarMLP
 from ._radial import BesselBasis, PolynomialCutoff
 from ._tensor_product import ChannelwiseTensorProduct, irreps_str, sh_irreps
 
@@ -53,6 +53,9 @@ class AllegroConfig:
         Largest rotation order of the tensor features.
     parity : bool
         Full O(3) (track parity, equivariant under reflections) or SO(3).
+    pseudotensors : bool
+        With parity, also carry the irreps of unnatural parity (0o, 1e, ...)
+        in the tensor track; off by default, as in nequip-allegro.
     num_tensor_features : int
         Channels of the equivariant tensor track.
     num_scalar_features : int
@@ -78,6 +81,7 @@ class AllegroConfig:
     num_layers: int = 2
     l_max: int = 1
     parity: bool = True
+    pseudotensors: bool = False
     num_tensor_features: int = 32
     num_scalar_features: int = 64
     num_bessel: int = 8
@@ -139,14 +143,9 @@ class Allegro(nn.Module):
             o3.Irreps.spherical_harmonics(c.l_max), normalize=True, normalization="component"
         )
         latent = c.num_scalar_features
-        act = torch.nn.functional.silu
-        self.two_body = FullyConnectedNet([2 * c.num_species + c.num_bessel, *c.two_body_mlp, latent], act)
+        self.two_body = ScalarMLP([2 * c.num_species + c.num_bessel, *c.two_body_mlp, latent])
         # Per-channel, per-l weights that turn Y(r_ij) into the first tensor features.
-        self.initial_weights = FullyConnectedNet([latent, self.num_channels * (c.l_max + 1)])
-        self.register_buffer(
-            "_l_of_component",
-            torch.tensor([l for l in range(c.l_max + 1) for _ in range(2 * l + 1)], dtype=torch.long),
-        )
+        self.initial_weights = ScalarMLP([latent, (c.l_max + 1) * self.num_channels])
 
         self.env_weights = nn.ModuleList()
         self.products = nn.ModuleList()
@@ -154,14 +153,16 @@ class Allegro(nn.Module):
         irreps = sh_irreps(c.l_max)
         for layer in range(c.num_layers):
             last = layer == c.num_layers - 1
-            self.env_weights.append(FullyConnectedNet([latent, self.num_channels * (c.l_max + 1)]))
-            tp = ChannelwiseTensorProduct(irreps, c.l_max, c.parity, self.num_channels, scalar_only=last)
+            self.env_weights.append(ScalarMLP([latent, (c.l_max + 1) * self.num_channels]))
+            tp = ChannelwiseTensorProduct(
+                irreps, c.l_max, c.parity, self.num_channels, scalar_only=last, pseudotensors=c.pseudotensors
+            )
             self.products.append(tp)
             irreps = tp.irreps_out
             self.latent_updates.append(
-                FullyConnectedNet([latent + self.num_channels, *c.latent_mlp, latent], act)
+                ScalarMLP([latent + self.num_channels, *c.latent_mlp, latent])
             )
-        self.readout = FullyConnectedNet([latent, *c.readout_mlp, 1], act)
+        self.readout = ScalarMLP([latent, *c.readout_mlp, 1])
 
     @property
     def avg_num_neighbors(self) -> float:
@@ -174,10 +175,15 @@ class Allegro(nn.Module):
         self._avg_num_neighbors.fill_(float(value))
         self.config.avg_num_neighbors = float(value)
 
-    def _expand_l(self, w: torch.Tensor) -> torch.Tensor:
-        # [n_edges, C * (l_max+1)] -> [n_edges, C, (l_max+1)^2]
-        w = w.reshape(w.shape[0], self.num_channels, self.l_max + 1)
-        return w.index_select(2, self._l_of_component)
+    def _times_sh(self, w: torch.Tensor, y: list[torch.Tensor]) -> torch.Tensor:
+        """Per-channel, per-l weights times spherical harmonics.
+
+        ``w``: [n_edges, (l_max+1) * C]; ``y[l]``: [2l+1, n_edges, 1] ->
+        [(l_max+1)^2, n_edges, C]. Multiplying block by block keeps one
+        [n_edges, C] weight per l for the backward pass, not 2l+1 copies.
+        """
+        w = w.reshape(w.shape[0], self.l_max + 1, self.num_channels).transpose(0, 1)
+        return torch.cat([w[l] * y[l] for l in range(self.l_max + 1)], dim=0)
 
     def forward(
         self,
@@ -208,19 +214,22 @@ class Allegro(nn.Module):
         norm = self._avg_num_neighbors.rsqrt()
         r = torch.linalg.norm(edge_vec, dim=-1)  # [n_edges]
         u = self.cutoff(r).unsqueeze(-1)  # [n_edges, 1]
-        y = self.sh(edge_vec).unsqueeze(1)  # [n_edges, 1, (l_max+1)^2]
+        # Tensor features are component-major: [(l_max+1)^2, n_edges, C].
+        y_all = self.sh(edge_vec).T.unsqueeze(-1)  # [(l_max+1)^2, n_edges, 1]
+        y = [y_all[l * l : (l + 1) ** 2] for l in range(self.l_max + 1)]  # per l: [2l+1, n_edges, 1]
+        y_cut = [y_l * u for y_l in y]
 
         onehot = nn.functional.one_hot(species, self.num_species).to(edge_vec.dtype)
         x = torch.cat([onehot[center], onehot[neighbor], self.bessel(r)], dim=-1)
         x = self.two_body(x) * u  # [n_edges, latent]
-        features = self._expand_l(self.initial_weights(x)) * y  # [n_edges, C, (l_max+1)^2]
+        features = self._times_sh(self.initial_weights(x), y)  # [(l_max+1)^2, n_edges, C]
 
         for env_weights, product, update in zip(self.env_weights, self.products, self.latent_updates):
-            w = self._expand_l(env_weights(x)) * (y * u.unsqueeze(-1))  # [n_edges, C, (l_max+1)^2]
-            env = torch.zeros((n_local,) + w.shape[1:], dtype=w.dtype, device=w.device)
-            env = env.index_add(0, center, w) * norm  # [n_local, C, (l_max+1)^2]
-            features = product(features, env.index_select(0, center))  # [n_edges, C, dim_out]
-            scalars = features[:, :, 0]  # the 0e block comes first: [n_edges, C]
+            w = self._times_sh(env_weights(x), y_cut)  # [(l_max+1)^2, n_edges, C]
+            env = torch.zeros((w.shape[0], n_local, w.shape[2]), dtype=w.dtype, device=w.device)
+            env = env.index_add(1, center, w) * norm  # [(l_max+1)^2, n_local, C]
+            features = product(features, env.index_select(1, center))  # [dim_out, n_edges, C]
+            scalars = features[0]  # the 0e block comes first: [n_edges, C]
             x = (x + update(torch.cat([x, scalars], dim=-1))) * (1.0 / math.sqrt(2.0))
 
         edge_energy = self.readout(x) * u  # [n_edges, 1]

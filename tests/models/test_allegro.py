@@ -16,7 +16,7 @@ from ..physics import PotentialPhysicsTests, evaluate, rattled_bcc
 
 VARIANTS = {
     "lmax1-o3": {},
-    "lmax2-o3-3layers": {"l_max": 2, "num_layers": 3},
+    "lmax2-o3-3layers": {"l_max": 2, "num_layers": 3, "pseudotensors": True},
     "lmax1-so3": {"parity": False},
     "1layer-zbl": {"num_layers": 1, "zbl": True},
 }
@@ -57,9 +57,9 @@ def test_tensor_product_is_equivariant(l_max, parity):
     torch.set_default_dtype(torch.float64)
     try:
         irreps_in = [(l, p) for l in range(l_max + 1) for p in (1, -1)]
-        tp = ChannelwiseTensorProduct(irreps_in, l_max, parity, num_channels=3)
-        x = torch.randn(5, 3, irreps_dim(irreps_in))
-        g = torch.randn(5, 3, (l_max + 1) ** 2)
+        tp = ChannelwiseTensorProduct(irreps_in, l_max, parity, num_channels=3, pseudotensors=True)
+        x = torch.randn(irreps_dim(irreps_in), 5, 3)  # component-major layout
+        g = torch.randn((l_max + 1) ** 2, 5, 3)
         R = o3.rand_matrix()
         if parity:
             R = -R
@@ -67,8 +67,12 @@ def test_tensor_product_is_equivariant(l_max, parity):
         def D(irreps):
             return torch.block_diag(*[o3.Irrep(l, p).D_from_matrix(R) for l, p in irreps])
 
-        out_rot = tp(x @ D(irreps_in).T, g @ D(sh_irreps(l_max)).T)
-        rot_out = tp(x, g) @ D(tp.irreps_out).T
+        def rotate(irreps, t):
+            return torch.einsum("ij,jec->iec", D(irreps), t)
+
+        out_rot = tp(rotate(irreps_in, x), rotate(sh_irreps(l_max), g))
+        rot_out = rotate(tp.irreps_out, tp(x, g))
+        assert rot_out.abs().max() > 1e-3
         torch.testing.assert_close(out_rot, rot_out, atol=1e-12, rtol=0)
     finally:
         torch.set_default_dtype(torch.float32)
@@ -111,7 +115,7 @@ def test_repr_names_the_architecture():
 
 def test_parity_tracks_pseudotensors():
     """With parity, 1o x 1o produces a 1e (pseudovector) block, and 0o one layer later."""
-    pot = small_potential(num_layers=3)
+    pot = small_potential(num_layers=3, pseudotensors=True)
     irreps = [tp.irreps_out for tp in pot.model.products]
     assert (1, 1) in irreps[0] and (0, -1) in irreps[1]
     assert irreps[-1] == [(0, 1)]

@@ -1,0 +1,266 @@
+"""Training configuration: a YAML file mapped onto one dataclass.
+
+Every key but ``train_file`` has a default; unknown keys are refused with
+the list of known ones. Relative paths written in a YAML file are taken
+relative to the folder holding that file, so a config works from any working
+directory; the default ``output_dir`` is relative to the working directory.
+
+Example (``potentials/Li/config.yaml``)::
+
+    train_file: ../../data/mlearn/Li/training.json
+    validation_fraction: 0.1
+    output_dir: ../../runs/Li        # checkpoint, metrics.csv, learning_curve.png
+    potential_file: Li.mlip          # next to this config
+    model: {species: [Li], r_cut: 5.0, num_layers: 2, l_max: 1}
+    energy_weight: 100.0
+    forces_weight: 1.0
+    max_epochs: 300
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+__all__ = ["TrainConfig", "load_config"]
+
+_LOSSES = ("mse", "huber")
+_OPTIMIZERS = ("adam", "adamw")
+_SCHEDULES = ("constant", "cosine", "plateau")
+_DTYPES = ("float32", "float64")
+
+
+@dataclass
+class TrainConfig:
+    """Everything ``mlip train`` needs, with documented defaults.
+
+    Data
+    ----
+    train_file : str or list of str
+        Training data: mlearn JSON or any ``ase.io`` file with energy and forces.
+    validation_file : str or list of str or None
+        Separate validation data; when None, ``validation_fraction`` of the
+        training structures (chosen with ``seed``) are held out.
+    validation_fraction : float
+        Fraction held out for validation when no validation file is given (0.1).
+    data_format : str or None
+        Force a reader (``"mlearn"`` or an ``ase.io`` format); guessed if None.
+
+    Output
+    ------
+    output_dir : str
+        Folder for the checkpoint, metrics CSV and learning curve ("runs/train").
+    potential_file : str or None
+        The best-validation EMA potential (None: ``output_dir/potential.mlip``).
+
+    Model
+    -----
+    model : dict
+        Hyperparameters for :func:`ase_mlip.build_potential` (``species``,
+        ``r_cut``, ``num_layers``, ...). ``species`` defaults to the
+        elements found in the training data (sorted); ``dtype`` and ``seed``
+        are taken from this config. ``avg_num_neighbors`` is measured on the
+        training data unless given here.
+    fit_energy_shift : bool
+        Fit per-species energy shifts by least squares on the training set (True).
+    fit_energy_scale : bool
+        Set the energy scale to the training force RMS, eV/Angstrom (True).
+
+    Loss
+    ----
+    energy_weight, forces_weight, stress_weight : float
+        Weights of the energy-per-atom (eV/atom), force-component (eV/A)
+        and stress-component (eV/A^3) terms (1.0, 1.0, 0.0).
+    loss : {"mse", "huber"}
+        Error function of every term ("mse").
+    huber_delta : float
+        Huber transition point in the unit of each term (0.01).
+
+    Optimisation
+    ------------
+    optimizer : {"adam", "adamw"}
+        Base optimiser ("adam").
+    lr : float
+        Peak learning rate (0.002).
+    weight_decay : float
+        Weight decay (0.0; decoupled for AdamW).
+    batch_size : int
+        Structures per optimiser step (4).
+    max_epochs : int
+        Upper limit of epochs (100).
+    sam : bool
+        Wrap the optimiser with sharpness-aware minimisation (False).
+    sam_rho : float
+        SAM neighbourhood radius (0.005).
+    sam_adaptive : bool
+        Use adaptive SAM (ASAM) (False).
+    ema_decay : float
+        Decay of the weight EMA used for validation and the saved file (0.99).
+    lr_schedule : {"constant", "cosine", "plateau"}
+        Shape of the learning-rate schedule after warm-up ("plateau").
+    warmup_epochs : float
+        Linear warm-up length in epochs (0).
+    lr_min : float
+        Floor of cosine and plateau schedules (1e-6).
+    plateau_factor : float
+        Plateau reduction factor (0.5).
+    plateau_patience : int
+        Epochs without validation improvement before reducing (10).
+    early_stopping_patience : int or None
+        Stop after this many epochs without validation improvement (None: never).
+    grad_clip : float or None
+        Clip the global gradient norm to this value (None: no clipping).
+
+    Numerics
+    --------
+    dtype : {"float32", "float64"}
+        Floating precision of model and data ("float64").
+    seed : int
+        Seed of weight initialisation, validation split and shuffling (0).
+    num_threads : int or None
+        ``torch.set_num_threads`` value (None: leave torch's default).
+    device : {"cpu", "cuda", "auto"}
+        Where to train ("cpu"; "auto" picks CUDA when available).
+    progress : bool
+        Show a tqdm progress bar (True).
+    """
+
+    train_file: str | list[str] = ""
+    validation_file: str | list[str] | None = None
+    validation_fraction: float = 0.1
+    data_format: str | None = None
+    output_dir: str = "runs/train"
+    potential_file: str | None = None
+    model: dict = field(default_factory=dict)
+    fit_energy_shift: bool = True
+    fit_energy_scale: bool = True
+    energy_weight: float = 1.0
+    forces_weight: float = 1.0
+    stress_weight: float = 0.0
+    loss: str = "mse"
+    huber_delta: float = 0.01
+    optimizer: str = "adam"
+    lr: float = 0.002
+    weight_decay: float = 0.0
+    batch_size: int = 4
+    max_epochs: int = 100
+    sam: bool = False
+    sam_rho: float = 0.005
+    sam_adaptive: bool = False
+    ema_decay: float = 0.99
+    lr_schedule: str = "plateau"
+    warmup_epochs: float = 0.0
+    lr_min: float = 1e-6
+    plateau_factor: float = 0.5
+    plateau_patience: int = 10
+    early_stopping_patience: int | None = None
+    grad_clip: float | None = None
+    dtype: str = "float64"
+    seed: int = 0
+    num_threads: int | None = None
+    device: str = "cpu"
+    progress: bool = True
+
+    def __post_init__(self):
+        if isinstance(self.train_file, (str, os.PathLike)):
+            self.train_file = [os.fspath(self.train_file)] if self.train_file else []
+        if not self.train_file:
+            raise ValueError("train_file is required: a data file (mlearn JSON, extxyz, OUTCAR, ...)")
+        self.train_file = [os.fspath(p) for p in self.train_file]
+        if isinstance(self.validation_file, (str, os.PathLike)):
+            self.validation_file = [os.fspath(self.validation_file)]
+        choices = [("loss", _LOSSES), ("optimizer", _OPTIMIZERS), ("lr_schedule", _SCHEDULES),
+                   ("dtype", _DTYPES)]
+        for name, allowed in choices:
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name}: {getattr(self, name)!r} is unknown; use one of {allowed}")
+        positive = ["lr", "batch_size", "max_epochs", "huber_delta"]
+        for name in positive:
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
+        for name in ("energy_weight", "forces_weight", "stress_weight", "weight_decay",
+                     "warmup_epochs"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.validation_file is None and not 0.0 < self.validation_fraction < 1.0:
+            raise ValueError(
+                f"validation_fraction must be in (0, 1), got {self.validation_fraction}; "
+                "or give a validation_file"
+            )
+        if self.device not in ("cpu", "cuda", "auto") and not self.device.startswith("cuda:"):
+            raise ValueError(f"device {self.device!r} is unknown; use 'cpu', 'cuda' or 'auto'")
+        if self.sam and not self.sam_rho > 0:
+            raise ValueError(f"sam_rho must be > 0 when sam is on, got {self.sam_rho}")
+        if self.grad_clip is not None and not self.grad_clip > 0:
+            raise ValueError(f"grad_clip must be > 0 or null, got {self.grad_clip}")
+        if not isinstance(self.model, dict):
+            raise TypeError(f"model must be a mapping of hyperparameters, got {self.model!r}")
+        for key in ("dtype", "seed"):
+            if key in self.model:
+                raise ValueError(f"set {key} at the top level of the training config, not under model")
+
+    @property
+    def potential_path(self) -> Path:
+        """Where the trained potential is written."""
+        if self.potential_file is None:
+            return Path(self.output_dir) / "potential.mlip"
+        return Path(self.potential_file)
+
+    def to_dict(self) -> dict:
+        """Plain JSON-able dict of all settings."""
+        return asdict(self)
+
+    @classmethod
+    def keys(cls) -> list[str]:
+        return [f.name for f in fields(cls)]
+
+
+_PATH_KEYS = ("train_file", "validation_file", "output_dir", "potential_file")
+
+
+def load_config(source: str | os.PathLike | dict, **overrides) -> TrainConfig:
+    """Read a training config from YAML (or a dict) into :class:`TrainConfig`.
+
+    Parameters
+    ----------
+    source : path or dict
+        YAML file or mapping. Relative paths in a YAML file are resolved
+        against the file's folder.
+    **overrides
+        Settings that replace those of the file.
+
+    Returns
+    -------
+    TrainConfig
+    """
+    base = Path(".")
+    if isinstance(source, (str, os.PathLike)):
+        import yaml
+
+        path = Path(source)
+        if not path.is_file():
+            raise FileNotFoundError(f"training config {path} does not exist")
+        data = yaml.safe_load(path.read_text()) or {}
+        if not isinstance(data, dict):
+            raise ValueError(f"{path} must hold a mapping of settings, not {type(data).__name__}")
+        base = path.parent
+    elif isinstance(source, dict):
+        data = dict(source)
+    else:
+        raise TypeError(f"config must be a YAML path or a dict, got {type(source).__name__}")
+    data.update(overrides)
+    unknown = sorted(set(data) - set(TrainConfig.keys()))
+    if unknown:
+        raise ValueError(f"unknown training settings {unknown}; known: {TrainConfig.keys()}")
+
+    def resolve(p):
+        return p if os.path.isabs(p) else os.path.normpath(base / p)
+
+    for key in _PATH_KEYS:
+        value = data.get(key)
+        if isinstance(value, str) and value:
+            data[key] = resolve(value)
+        elif isinstance(value, list):
+            data[key] = [resolve(v) for v in value]
+    return TrainConfig(**data)

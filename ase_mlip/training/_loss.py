@@ -1,0 +1,147 @@
+"""Predictions on a batch and the weighted training loss.
+
+For a batch of structures (a disjoint graph, see
+:class:`ase_mlip.data.GraphBatch`) one backward pass through ``edge_vec``
+gives the per-edge forces ``f_ij = dE/d edge_vec_ij`` of the per-edge-force
+contract (:mod:`ase_mlip.potential`). From them
+
+* forces: ``F_i = sum_j f_ij - sum_k f_ki`` (i as center gains, as neighbour loses);
+* stress of structure s: ``sigma_s = (1/V_s) sum_{ij in s} edge_vec_ij (outer) f_ij``,
+  ASE sign (positive = tensile), eV/Angstrom^3.
+
+The loss is
+
+    L = w_E * mean_s rho((E_s - E_s^ref) / N_s)
+      + w_F * mean_{i,a} rho(F_ia - F_ia^ref)
+      + w_S * mean_{s with stress, a, b} rho(sigma_s,ab - sigma_s,ab^ref),
+
+with ``rho(x) = x^2`` (MSE) or the Huber function scaled so that it equals
+``x^2`` for ``|x| < delta`` and grows as ``2 delta |x| - delta^2`` beyond.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from ase_mlip.data import GraphBatch
+from ase_mlip.potential import energy_and_edge_forces
+
+__all__ = ["Prediction", "predict", "Errors", "batch_errors", "weighted_loss"]
+
+
+@dataclass
+class Prediction:
+    """Model outputs for a batch.
+
+    Attributes
+    ----------
+    energy : torch.Tensor
+        (num_structures,) total energies, eV.
+    forces : torch.Tensor
+        (num_atoms, 3), eV/Angstrom.
+    stress : torch.Tensor
+        (num_structures, 3, 3), eV/Angstrom^3, ASE sign (zeros where V = 0).
+    """
+
+    energy: torch.Tensor
+    forces: torch.Tensor
+    stress: torch.Tensor
+
+
+def predict(potential: torch.nn.Module, batch: GraphBatch, create_graph: bool = False) -> Prediction:
+    """Energies, forces and stresses of every structure of a batch.
+
+    Parameters
+    ----------
+    potential : Potential
+        The model.
+    batch : GraphBatch
+        Structures as one disjoint graph.
+    create_graph : bool
+        Keep the graph of all outputs, for a training loss (True while
+        training); when False the outputs are detached.
+    """
+    num_atoms = batch.species.shape[0]
+    num_structures = batch.num_structures
+    edge_vec = batch.edge_vec.detach().requires_grad_(True)
+    atomic_energy, edge_forces = energy_and_edge_forces(
+        potential, batch.species, batch.edge_index, edge_vec, num_atoms, create_graph=create_graph
+    )  # [N], [E, 3]
+    energy = torch.zeros(num_structures, dtype=atomic_energy.dtype, device=atomic_energy.device)
+    energy = energy.index_add(0, batch.batch, atomic_energy)  # [B]
+    forces = torch.zeros((num_atoms, 3), dtype=edge_forces.dtype, device=edge_forces.device)
+    forces = forces.index_add(0, batch.edge_index[0], edge_forces)
+    forces = forces.index_add(0, batch.edge_index[1], -edge_forces)  # [N, 3]
+    outer = edge_vec.detach().unsqueeze(2) * edge_forces.unsqueeze(1)  # [E, 3, 3]
+    strain_derivative = torch.zeros((num_structures, 3, 3), dtype=outer.dtype, device=outer.device)
+    strain_derivative = strain_derivative.index_add(0, batch.edge_batch, outer)  # [B, 3, 3] eV
+    volume = torch.where(batch.volume > 0, batch.volume, torch.ones_like(batch.volume))
+    stress = strain_derivative / volume[:, None, None]
+    stress = torch.where((batch.volume > 0)[:, None, None], stress, torch.zeros_like(stress))
+    if not create_graph:
+        energy, forces, stress = energy.detach(), forces.detach(), stress.detach()
+    return Prediction(energy=energy, forces=forces, stress=stress)
+
+
+@dataclass
+class Errors:
+    """Prediction minus reference, in training units.
+
+    Attributes
+    ----------
+    energy_per_atom : torch.Tensor
+        (num_structures,), eV/atom.
+    forces : torch.Tensor
+        (num_atoms, 3), eV/Angstrom.
+    stress : torch.Tensor
+        (num_structures_with_stress, 3, 3), eV/Angstrom^3.
+    """
+
+    energy_per_atom: torch.Tensor
+    forces: torch.Tensor
+    stress: torch.Tensor
+
+
+def batch_errors(prediction: Prediction, batch: GraphBatch) -> Errors:
+    """Errors of a prediction against the batch's reference labels."""
+    num_atoms = batch.num_atoms.to(prediction.energy.dtype)
+    return Errors(
+        energy_per_atom=(prediction.energy - batch.energy) / num_atoms,
+        forces=prediction.forces - batch.forces,
+        stress=(prediction.stress - batch.stress)[batch.has_stress],
+    )
+
+
+def _penalty(x: torch.Tensor, kind: str, delta: float) -> torch.Tensor:
+    if x.numel() == 0:
+        return x.new_zeros(())
+    if kind == "mse":
+        return (x * x).mean()
+    if kind == "huber":
+        # 2 * torch's Huber: x^2 below delta, 2 delta |x| - delta^2 above.
+        return 2.0 * torch.nn.functional.huber_loss(x, torch.zeros_like(x), delta=delta)
+    raise ValueError(f"loss {kind!r} is unknown; use 'mse' or 'huber'")
+
+
+def weighted_loss(errors: Errors, energy_weight: float = 1.0, forces_weight: float = 1.0,
+                  stress_weight: float = 0.0, kind: str = "mse",
+                  delta: float = 0.01) -> tuple[torch.Tensor, dict[str, float]]:
+    """Weighted sum of the energy, force and stress terms.
+
+    Returns
+    -------
+    loss : torch.Tensor
+        Scalar, differentiable.
+    terms : dict
+        Unweighted ``energy``, ``forces``, ``stress`` terms as floats.
+    """
+    terms = {
+        "energy": _penalty(errors.energy_per_atom, kind, delta),
+        "forces": _penalty(errors.forces, kind, delta),
+        "stress": _penalty(errors.stress, kind, delta),
+    }
+    loss = (energy_weight * terms["energy"] + forces_weight * terms["forces"]
+            + stress_weight * terms["stress"])
+    return loss, {k: float(v.detach()) for k, v in terms.items()}

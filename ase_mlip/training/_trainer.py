@@ -1,0 +1,336 @@
+"""The training loop: data -> normalisation -> optimisation -> potential file.
+
+One epoch visits the training structures in an order drawn from
+``numpy.random.default_rng([seed, epoch])``, so the order depends only on
+the seed and the epoch number. Everything else that changes during training
+(weights, optimiser moments, EMA shadow, schedule, best weights, history) is
+written to ``output_dir/checkpoint.pt`` after every epoch, atomically. A run
+killed at any moment (even with SIGKILL) and restarted with ``resume=True``
+repeats the interrupted epoch from the last checkpoint and reaches exactly
+the same weights as an uninterrupted run on the same machine and thread count.
+
+Files in ``output_dir``: ``checkpoint.pt``, ``metrics.csv`` (one row per
+epoch), ``learning_curve.png`` (redrawn every minute and at the end); the best-validation EMA weights go to
+``config.potential_path`` with the training record in ``metadata["training"]``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ase_mlip.data import (
+    AtomicGraph,
+    batch_graphs,
+    build_graphs,
+    dataset_statistics,
+    format_statistics,
+    load_dataset,
+)
+from ase_mlip.potential import Potential, build_potential
+
+from ._checkpoint import load_checkpoint, save_checkpoint
+from ._config import TrainConfig, load_config
+from ._ema import ExponentialMovingAverage
+from ._loss import batch_errors, predict, weighted_loss
+from ._metrics import ErrorCollector, plot_learning_curve, write_csv
+from ._sam import SAM
+from ._schedule import LRSchedule
+from ._statistics import average_num_neighbors, fit_energy_shift, force_rms
+
+__all__ = ["train", "evaluate_graphs", "split_indices"]
+
+CHECKPOINT_NAME = "checkpoint.pt"
+CHECKPOINT_VERSION = 1
+PLOT_INTERVAL_S = 60.0  # redraw the learning curve at most this often (and at the end)
+# Settings that may differ between a run and its resumption.
+_RESUMABLE_CHANGES = {"max_epochs", "early_stopping_patience", "num_threads", "device", "progress"}
+_DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+def split_indices(num_structures: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded random split into (train, validation) index arrays, each sorted."""
+    if num_structures < 2:
+        raise ValueError(
+            f"cannot carve a validation set out of {num_structures} structure(s); "
+            "add data or give a validation_file"
+        )
+    order = np.random.default_rng(seed).permutation(num_structures)
+    num_val = min(max(1, round(fraction * num_structures)), num_structures - 1)
+    return np.sort(order[num_val:]), np.sort(order[:num_val])
+
+
+def _sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def evaluate_graphs(potential: torch.nn.Module, graphs: Sequence[AtomicGraph],
+                    batch_size: int = 8) -> ErrorCollector:
+    """Predict every graph and collect the errors (no training graph kept)."""
+    collector = ErrorCollector()
+    dtype = potential.energy_shift.dtype
+    device = potential.energy_shift.device
+    for start in range(0, len(graphs), batch_size):
+        batch = batch_graphs(graphs[start:start + batch_size], dtype=dtype, device=device)
+        collector.add(predict(potential, batch, create_graph=False), batch)
+    return collector
+
+
+def _load_data(cfg: TrainConfig, log: Callable[[str], None]):
+    species = cfg.model.get("species")
+    if isinstance(species, str):
+        species = [species]
+    kwargs = {"species": species, "require_stress": cfg.stress_weight > 0, "format": cfg.data_format}
+    train_frames = load_dataset(cfg.train_file, **kwargs)
+    if cfg.validation_file:
+        val_frames = load_dataset(cfg.validation_file, **kwargs)
+    else:
+        train_idx, val_idx = split_indices(len(train_frames), cfg.validation_fraction, cfg.seed)
+        val_frames = [train_frames[i] for i in val_idx]
+        train_frames = [train_frames[i] for i in train_idx]
+    if species is None:
+        species = sorted({s for atoms in train_frames for s in atoms.get_chemical_symbols()})
+    log(format_statistics(dataset_statistics(train_frames), "training data"))
+    log(format_statistics(dataset_statistics(val_frames), "validation data"))
+    return list(species), train_frames, val_frames
+
+
+def _build(cfg: TrainConfig, species: list[str], train_frames, val_frames, log):
+    model_config = {**cfg.model, "species": species, "dtype": cfg.dtype, "seed": cfg.seed}
+    potential = build_potential(model_config)
+    train_graphs = build_graphs(train_frames, species, potential.r_cut)
+    val_graphs = build_graphs(val_frames, species, potential.r_cut)
+    record = {}
+    if "avg_num_neighbors" not in cfg.model:
+        potential.model.avg_num_neighbors = average_num_neighbors(train_graphs)
+    record["avg_num_neighbors"] = potential.model.avg_num_neighbors
+    with torch.no_grad():
+        if cfg.fit_energy_shift:
+            shift = fit_energy_shift(train_graphs, len(species))
+            potential.energy_shift.copy_(torch.as_tensor(shift))
+        if cfg.fit_energy_scale:
+            potential.energy_scale.fill_(force_rms(train_graphs))
+    record["energy_shift_eV"] = potential.energy_shift.tolist()
+    record["energy_scale_eV"] = potential.energy_scale.tolist()
+    log(f"normalisation: shift {np.round(record['energy_shift_eV'], 4).tolist()} eV, "
+        f"scale {np.round(record['energy_scale_eV'], 4).tolist()} eV, "
+        f"avg_num_neighbors {record['avg_num_neighbors']:.2f}")
+    return potential, train_graphs, val_graphs, record
+
+
+def _metadata(cfg: TrainConfig, record: dict, history: list[dict], best_epoch: int,
+              num_train: int, num_val: int) -> dict:
+    best = next((row for row in history if row["epoch"] == best_epoch), {})
+    data_files = list(cfg.train_file) + list(cfg.validation_file or [])
+    return {"training": {
+        "config": cfg.to_dict(),
+        "data_sha256": {os.path.basename(p): _sha256(p) for p in data_files},
+        "num_train_structures": num_train,
+        "num_validation_structures": num_val,
+        "normalisation": record,
+        "epochs_run": len(history),
+        "best_epoch": best_epoch,
+        "best_validation": {k: v for k, v in best.items() if k.startswith("val_")},
+    }}
+
+
+def train(config: TrainConfig | str | os.PathLike | dict, resume: bool = False,
+          log: Callable[[str], None] = print) -> Potential:
+    """Train a potential and write it, its checkpoint and its metrics.
+
+    Parameters
+    ----------
+    config : TrainConfig, YAML path or dict
+        Settings (see :class:`TrainConfig`).
+    resume : bool
+        Continue from ``output_dir/checkpoint.pt`` if it exists.
+    log : callable
+        Receives the human-readable progress lines.
+
+    Returns
+    -------
+    Potential
+        The best-validation EMA potential (also written to ``config.potential_path``).
+    """
+    cfg = config if isinstance(config, TrainConfig) else load_config(config)
+    if cfg.num_threads:
+        torch.set_num_threads(int(cfg.num_threads))
+    torch.manual_seed(cfg.seed)
+    out = Path(cfg.output_dir)
+    checkpoint_path = out / CHECKPOINT_NAME
+    if checkpoint_path.exists() and not resume:
+        raise ValueError(
+            f"{checkpoint_path} exists from an earlier run; continue it with --resume "
+            "(resume=True) or choose another output_dir"
+        )
+    out.mkdir(parents=True, exist_ok=True)
+
+    species, train_frames, val_frames = _load_data(cfg, log)
+    potential, train_graphs, val_graphs, record = _build(cfg, species, train_frames, val_frames, log)
+    dtype = _DTYPES[cfg.dtype]
+    device = cfg.device
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    potential.to(device)
+
+    params = [p for p in potential.parameters() if p.requires_grad]
+    if cfg.optimizer == "adamw":
+        base = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    else:
+        base = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    optimizer = SAM(base, rho=cfg.sam_rho, adaptive=cfg.sam_adaptive) if cfg.sam else base
+    ema = ExponentialMovingAverage(potential, cfg.ema_decay)
+    steps_per_epoch = math.ceil(len(train_graphs) / cfg.batch_size)
+    schedule = LRSchedule(optimizer, cfg.lr_schedule, lr=cfg.lr,
+                          total_steps=steps_per_epoch * cfg.max_epochs,
+                          warmup_steps=round(cfg.warmup_epochs * steps_per_epoch),
+                          lr_min=cfg.lr_min, factor=cfg.plateau_factor,
+                          patience=cfg.plateau_patience)
+
+    epoch, history, best_loss, best_epoch, bad_epochs, finished = 0, [], math.inf, 0, 0, False
+    best_state = {k: v.detach().clone() for k, v in potential.state_dict().items()}
+    if resume and checkpoint_path.exists():
+        state = load_checkpoint(checkpoint_path)
+        if state.get("version") != CHECKPOINT_VERSION:
+            raise ValueError(f"{checkpoint_path} has checkpoint version {state.get('version')}, "
+                             f"this code writes {CHECKPOINT_VERSION}; start a new run")
+        changed = sorted(k for k, v in cfg.to_dict().items()
+                         if k not in _RESUMABLE_CHANGES and state["config"].get(k) != v)
+        if changed:
+            raise ValueError(
+                f"the config changed since {checkpoint_path} was written ({changed}); resuming "
+                "would not reproduce either run: restore those settings or start a new output_dir"
+            )
+        potential.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        ema.load_state_dict(state["ema"])
+        schedule.load_state_dict(state["schedule"])
+        torch.set_rng_state(state["torch_rng"])
+        epoch, history = int(state["epoch"]), list(state["history"])
+        best_loss, best_epoch = float(state["best_loss"]), int(state["best_epoch"])
+        bad_epochs, finished = int(state["bad_epochs"]), bool(state["stopped_early"])
+        best_state = state["best_model"]
+        log(f"resuming {checkpoint_path} after epoch {epoch}")
+    elif resume:
+        log(f"no checkpoint at {checkpoint_path}; starting a new run")
+
+    def clip() -> None:
+        if cfg.grad_clip is not None:
+            torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
+
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=steps_per_epoch * cfg.max_epochs, initial=steps_per_epoch * epoch,
+               disable=not cfg.progress, unit="step", dynamic_ncols=True)
+    weights = {"energy_weight": cfg.energy_weight, "forces_weight": cfg.forces_weight,
+               "stress_weight": cfg.stress_weight, "kind": cfg.loss, "delta": cfg.huber_delta}
+    postfix = {}
+    last_plot = time.perf_counter()
+    while not finished and epoch < cfg.max_epochs:
+        epoch += 1
+        start_time = time.perf_counter()
+        potential.train()
+        order = np.random.default_rng([cfg.seed, epoch]).permutation(len(train_graphs))
+        sums = {"loss": 0.0, "energy": 0.0, "forces": 0.0, "stress": 0.0}
+        for step in range(steps_per_epoch):
+            chosen = order[step * cfg.batch_size:(step + 1) * cfg.batch_size]
+            batch = batch_graphs([train_graphs[i] for i in chosen], dtype=dtype, device=device)
+            terms_box = {}
+
+            def closure():
+                optimizer.zero_grad()
+                loss, terms = weighted_loss(batch_errors(predict(potential, batch, True), batch),
+                                            **weights)
+                loss.backward()
+                terms_box.setdefault("terms", terms)
+                terms_box.setdefault("loss", float(loss.detach()))
+                return loss
+
+            if cfg.sam:
+                optimizer.step(closure, before_base_step=clip)
+            else:
+                closure()
+                clip()
+                optimizer.step()
+            ema.update(potential)
+            schedule.step()
+            for key in ("energy", "forces", "stress"):
+                sums[key] += terms_box["terms"][key] * len(chosen)
+            sums["loss"] += terms_box["loss"] * len(chosen)
+            postfix["loss"] = f"{terms_box['loss']:.3g}"
+            bar.set_postfix(postfix, refresh=False)
+            bar.update(1)
+
+        potential.eval()
+        with ema.average_parameters(potential):
+            collector = evaluate_graphs(potential, val_graphs, batch_size=max(cfg.batch_size, 8))
+            val_loss, _ = weighted_loss(collector.errors(dtype=dtype), **weights)
+            val_loss = float(val_loss)
+            improved = val_loss < best_loss
+            if improved:
+                best_state = {k: v.detach().clone() for k, v in potential.state_dict().items()}
+        schedule.epoch_end(val_loss)
+        summary = collector.summary(by_group=False)["all"]
+        row = {"epoch": epoch, "lr": base.param_groups[0]["lr"],
+               **{f"train_{k}": v / len(train_graphs) for k, v in sums.items()},
+               "val_loss": val_loss,
+               **{f"val_{k}": v for k, v in summary.items() if k != "num_structures"},
+               "epoch_time_s": time.perf_counter() - start_time}
+        history.append(row)
+        if improved:
+            best_loss, best_epoch, bad_epochs = val_loss, epoch, 0
+        else:
+            bad_epochs += 1
+        if cfg.early_stopping_patience is not None and bad_epochs >= cfg.early_stopping_patience:
+            log(f"early stopping after epoch {epoch}: no improvement for {bad_epochs} epochs")
+            finished = True
+
+        if improved:  # the best potential so far, usable while training runs
+            _write_potential(potential, best_state, cfg, record, history, best_epoch,
+                             len(train_graphs), len(val_graphs))
+        save_checkpoint({
+            "version": CHECKPOINT_VERSION, "config": cfg.to_dict(), "epoch": epoch,
+            "history": history,
+            "model": potential.state_dict(), "optimizer": optimizer.state_dict(),
+            "ema": ema.state_dict(), "schedule": schedule.state_dict(),
+            "torch_rng": torch.get_rng_state(), "best_loss": best_loss,
+            "best_epoch": best_epoch, "bad_epochs": bad_epochs, "stopped_early": finished,
+            "best_model": best_state,
+        }, checkpoint_path)
+        write_csv(out / "metrics.csv", history)
+        if time.perf_counter() - last_plot > PLOT_INTERVAL_S:  # a plot costs ~0.5 s
+            plot_learning_curve(out / "learning_curve.png", history)
+            last_plot = time.perf_counter()
+        postfix.update({"val_E": f"{row['val_energy_mae_meV_per_atom']:.2f}meV/at",
+                        "val_F": f"{row['val_forces_mae_eV_per_A']:.3f}eV/A"})
+        bar.set_postfix(postfix)
+    bar.close()
+    plot_learning_curve(out / "learning_curve.png", history)
+
+    best = _write_potential(potential, best_state, cfg, record, history, best_epoch,
+                            len(train_graphs), len(val_graphs))
+    log(f"best epoch {best_epoch}: potential written to {cfg.potential_path}")
+    return best
+
+
+def _write_potential(potential: Potential, best_state: dict, cfg: TrainConfig, record: dict,
+                     history: list[dict], best_epoch: int, num_train: int,
+                     num_val: int) -> Potential:
+    """Write the best weights to ``cfg.potential_path`` without touching ``potential``."""
+    model_config = {**potential.config, "dtype": cfg.dtype, "seed": cfg.seed}
+    best = build_potential(model_config)
+    best.load_state_dict({k: v.cpu() for k, v in best_state.items()})
+    best.metadata = _metadata(cfg, record, history, best_epoch, num_train, num_val)
+    best.save(cfg.potential_path)
+    return best

@@ -1,0 +1,122 @@
+"""The potential file: round trip, and refusal of damaged, pickled or unknown files."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+
+import pytest
+import torch
+
+from ase_mlip import build_potential, load_potential
+from ase_mlip.potential import FORMAT_VERSION
+
+from .conftest import small_potential
+
+
+@pytest.fixture
+def saved(tmp_path):
+    path = tmp_path / "li.mlip"
+    pot = small_potential()
+    pot.metadata = {"epochs": 3}
+    pot.save(path)
+    return path, pot
+
+
+def _rewrite(src, dst, meta_change=None, weights=None):
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w") as zout:
+        meta = json.loads(zin.read("meta.json"))
+        if meta_change:
+            meta_change(meta)
+        zout.writestr("meta.json", json.dumps(meta))
+        zout.writestr("weights.npz", weights if weights is not None else zin.read("weights.npz"))
+
+
+def test_file_holds_what_it_must(saved):
+    path, pot = saved
+    with zipfile.ZipFile(path) as zf:
+        meta = json.loads(zf.read("meta.json"))
+    assert meta["format_version"] == FORMAT_VERSION
+    assert meta["species"] == ["Li"] and meta["r_cut"] == pot.r_cut
+    assert meta["units"] == {"energy": "eV", "length": "Angstrom"}
+    assert meta["architecture"] == "allegro" and meta["hyperparameters"]["num_layers"] == 2
+    assert meta["metadata"] == {"epochs": 3}
+    loaded = load_potential(path)
+    for (k, a), (_, b) in zip(pot.state_dict().items(), loaded.state_dict().items()):
+        assert torch.equal(a, b), k
+
+
+def test_truncated_file_is_refused(saved, tmp_path):
+    path, _ = saved
+    data = path.read_bytes()
+    bad = tmp_path / "truncated.mlip"
+    bad.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match="damaged"):
+        load_potential(bad)
+
+
+def test_flipped_weight_bytes_are_refused(saved, tmp_path):
+    path, _ = saved
+    with zipfile.ZipFile(path) as zf:
+        weights = bytearray(zf.read("weights.npz"))
+    weights[len(weights) // 2] ^= 0xFF
+    bad = tmp_path / "flipped.mlip"
+    _rewrite(path, bad, weights=bytes(weights))
+    with pytest.raises(ValueError, match="checksum"):
+        load_potential(bad)
+
+
+def test_newer_format_version_is_refused(saved, tmp_path):
+    path, _ = saved
+    bad = tmp_path / "future.mlip"
+    _rewrite(path, bad, meta_change=lambda m: m.update(format_version=FORMAT_VERSION + 1))
+    with pytest.raises(ValueError, match=f"format version {FORMAT_VERSION + 1}.*upgrade"):
+        load_potential(bad)
+
+
+def test_pickled_torch_object_is_refused_not_run(tmp_path):
+    marker = tmp_path / "was_run"
+
+    class Evil:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    path = tmp_path / "evil.mlip"
+    torch.save({"model": Evil()}, path)
+    with pytest.raises(ValueError, match="pickled"):
+        load_potential(path)
+    assert not marker.exists()
+
+
+def test_not_a_zip_and_missing_file(tmp_path):
+    bad = tmp_path / "text.mlip"
+    bad.write_text("pair_style lj/cut 2.5\n")
+    with pytest.raises(ValueError, match="damaged or not a potential file"):
+        load_potential(bad)
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        load_potential(tmp_path / "nope.mlip")
+
+
+def test_weights_of_another_architecture_are_refused(saved, tmp_path):
+    path, _ = saved
+    bad = tmp_path / "mismatch.mlip"
+    _rewrite(path, bad, meta_change=lambda m: m["hyperparameters"].update(num_tensor_features=7))
+    with pytest.raises(ValueError, match="do not fit the architecture"):
+        load_potential(bad)
+
+
+def test_build_potential_rejects_bad_config(tmp_path):
+    with pytest.raises(ValueError, match=r"unknown allegro hyperparameters \['n_layers'\]"):
+        build_potential({"species": ["Li"], "n_layers": 2})
+    with pytest.raises(ValueError, match="needs 'species'"):
+        build_potential({"r_cut": 4.0})
+    with pytest.raises(ValueError, match="not chemical symbols"):
+        build_potential({"species": ["Xx"]})
+    with pytest.raises(ValueError, match="dtype"):
+        build_potential({"species": ["Li"], "dtype": "half"})
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("species: [Li, Si]\nr_cut: 4.5\nnum_layers: 1\nseed: 7\n")
+    pot = build_potential(cfg)
+    assert pot.species == ["Li", "Si"] and pot.r_cut == 4.5
+    again = build_potential(cfg)
+    assert all(torch.equal(a, b) for a, b in zip(pot.state_dict().values(), again.state_dict().values()))

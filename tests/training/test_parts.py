@@ -1,0 +1,137 @@
+"""EMA, learning-rate schedule, config loading and data-derived normalisation."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from ase_mlip.data import AtomicGraph
+from ase_mlip.training import (
+    LRSchedule,
+    ExponentialMovingAverage,
+    TrainConfig,
+    average_num_neighbors,
+    fit_energy_shift,
+    force_rms,
+    load_config,
+    weighted_loss,
+    Errors,
+)
+
+
+def test_ema_follows_the_warmed_up_recursion():
+    module = torch.nn.Linear(1, 1, bias=False).double()
+    with torch.no_grad():
+        module.weight.fill_(0.0)
+    ema = ExponentialMovingAverage(module, decay=0.9)
+    expected = 0.0
+    for n, value in enumerate([1.0, 2.0, 3.0, 4.0], start=1):
+        with torch.no_grad():
+            module.weight.fill_(value)
+        ema.update(module)
+        d = min(0.9, (1 + n) / (10 + n))
+        expected = d * expected + (1 - d) * value
+    assert ema.shadow["weight"].item() == pytest.approx(expected, abs=1e-12)
+    with ema.average_parameters(module):
+        assert module.weight.item() == pytest.approx(expected, abs=1e-12)
+    assert module.weight.item() == 4.0  # restored
+
+
+def _schedule(kind, **kw):
+    w = torch.zeros(1, requires_grad=True)
+    opt = torch.optim.SGD([w], lr=1.0)
+    return opt, LRSchedule(opt, kind, **kw)
+
+
+def test_warmup_then_cosine():
+    opt, s = _schedule("cosine", lr=1.0, total_steps=14, warmup_steps=4, lr_min=0.0)
+    lrs = []
+    for _ in range(14):
+        lrs.append(opt.param_groups[0]["lr"])
+        s.step()
+    np.testing.assert_allclose(lrs[:4], [0.25, 0.5, 0.75, 1.0])
+    t = np.arange(10) / 10
+    np.testing.assert_allclose(lrs[4:], 0.5 * (1 + np.cos(np.pi * t)), atol=1e-12)
+
+
+def test_plateau_reduces_after_patience():
+    opt, s = _schedule("plateau", lr=1.0, factor=0.5, patience=2, lr_min=0.2)
+    for loss in [1.0, 0.9, 0.95, 0.95]:
+        s.epoch_end(loss)
+    assert opt.param_groups[0]["lr"] == 1.0
+    s.epoch_end(0.95)  # third epoch without improvement
+    assert opt.param_groups[0]["lr"] == 0.5
+    for _ in range(20):
+        s.epoch_end(2.0)
+    assert opt.param_groups[0]["lr"] == 0.2  # floor
+
+
+def test_config_defaults_paths_and_errors(tmp_path):
+    (tmp_path / "sub").mkdir()
+    path = tmp_path / "sub" / "c.yaml"
+    path.write_text("train_file: ../d.json\nmodel: {r_cut: 4.0}\nsam: true\n")
+    cfg = load_config(path)
+    assert cfg.train_file == [str(tmp_path / "d.json")]
+    assert cfg.output_dir == "runs/train"  # defaults stay relative to the working directory
+    assert cfg.sam and cfg.sam_rho == 0.005 and cfg.lr_schedule == "plateau"
+    assert str(cfg.potential_path) == "runs/train/potential.mlip"
+    path.write_text("train_file: d.json\noutput_dir: out\npotential_file: p.mlip\n")
+    cfg = load_config(path)
+    assert cfg.output_dir == str(tmp_path / "sub" / "out")
+    assert cfg.potential_path == tmp_path / "sub" / "p.mlip"
+    with pytest.raises(ValueError, match="unknown training settings \\['learning_rate'\\]"):
+        load_config({"train_file": "x", "learning_rate": 1})
+    with pytest.raises(ValueError, match="optimizer"):
+        TrainConfig(train_file="x", optimizer="sgd")
+    with pytest.raises(ValueError, match="train_file is required"):
+        TrainConfig()
+
+
+def _graph(species, energy, forces=None, edges=0):
+    n = len(species)
+    return AtomicGraph(species=np.array(species), edge_index=np.zeros((2, edges), np.int64),
+                       edge_vec=np.zeros((edges, 3)), energy=energy,
+                       forces=np.zeros((n, 3)) if forces is None else forces,
+                       stress=None, volume=0.0, group="x")
+
+
+def test_energy_shift_recovers_per_species_energies():
+    mu = np.array([-1.9, -5.4])
+    compositions = [[0, 0, 1], [0, 1, 1, 1], [0, 0, 0, 0, 1], [1, 1]]
+    graphs = [_graph(c, float(np.bincount(c, minlength=2) @ mu)) for c in compositions]
+    np.testing.assert_allclose(fit_energy_shift(graphs, 2), mu, atol=1e-12)
+
+
+def test_force_rms_and_neighbours():
+    graphs = [_graph([0, 0], 0.0, np.array([[3.0, 0, 0], [0, -4.0, 0]]), edges=6),
+              _graph([0], 0.0, edges=1)]
+    assert force_rms(graphs) == pytest.approx(math.sqrt(25.0 / 9))
+    assert average_num_neighbors(graphs) == pytest.approx(7 / 3)
+
+
+def test_huber_equals_mse_for_small_errors_and_is_linear_beyond():
+    small = Errors(torch.tensor([0.001]), torch.full((1, 3), 0.002), torch.zeros(0, 3, 3))
+    mse, _ = weighted_loss(small, kind="mse")
+    huber, _ = weighted_loss(small, kind="huber", delta=0.01)
+    assert huber.item() == pytest.approx(mse.item(), rel=1e-12)
+    big = Errors(torch.tensor([1.0]), torch.zeros(1, 3), torch.zeros(0, 3, 3))
+    huber, terms = weighted_loss(big, kind="huber", delta=0.01, forces_weight=0.0)
+    assert huber.item() == pytest.approx(2 * 0.01 * 1.0 - 0.01**2)
+    assert terms["stress"] == 0.0
+
+
+@pytest.mark.parametrize("element", ["Li", "Mo", "Si"])
+def test_shipped_configs_load_and_point_at_shipped_data(element):
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[2]
+    cfg = load_config(repo / "potentials" / element / "config.yaml")
+    assert [Path(p).resolve() for p in cfg.train_file] == [
+        (repo / "data" / "mlearn" / element / "training.json").resolve()]
+    assert Path(cfg.train_file[0]).is_file()
+    assert cfg.model["species"] == [element]
+    assert cfg.potential_path.resolve() == (repo / "potentials" / element / f"{element}.mlip").resolve()
+    assert "test" not in Path(cfg.train_file[0]).name  # the test split is for the final report only

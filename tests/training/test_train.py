@@ -1,0 +1,174 @@
+"""End-to-end training: loss goes down, the file loads, resume after SIGKILL is exact."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from ase_mlip import load_potential
+from ase_mlip.data import batch_graphs, build_graphs, load_dataset
+from ase_mlip.training import load_config, predict, train
+from tests.conftest import SMALL
+
+REPO = Path(__file__).resolve().parents[2]
+LI_TRAIN = REPO / "data" / "mlearn" / "Li" / "training.json"
+
+
+@pytest.fixture(scope="module")
+def small_li(tmp_path_factory):
+    """Ten Li AIMD structures (54 atoms each) from the shipped mlearn training split."""
+    records = json.loads(LI_TRAIN.read_text())
+    chosen = [r for r in records if r["group"] == "AIMD-NVT"][:10]
+    path = tmp_path_factory.mktemp("li") / "small.json"
+    path.write_text(json.dumps(chosen))
+    return path
+
+
+def _config(data, out, **overrides):
+    model = {k: v for k, v in SMALL.items() if k != "avg_num_neighbors"}
+    return {"train_file": str(data), "output_dir": str(out), "model": model,
+            "validation_fraction": 0.2, "batch_size": 2, "max_epochs": 5, "lr": 0.01,
+            "energy_weight": 10.0, "forces_weight": 1.0, "stress_weight": 1.0,
+            "ema_decay": 0.5, "num_threads": 1, "progress": False, "seed": 3, **overrides}
+
+
+def _rows(path):
+    with open(path) as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_short_training_reduces_loss_and_writes_loadable_file(small_li, tmp_path):
+    threads = torch.get_num_threads()
+    try:
+        pot = train(load_config(_config(small_li, tmp_path / "run")), log=lambda _: None)
+    finally:
+        torch.set_num_threads(threads)
+    rows = _rows(tmp_path / "run" / "metrics.csv")
+    assert len(rows) == 5
+    train_loss = [float(r["train_loss"]) for r in rows]
+    val_loss = [float(r["val_loss"]) for r in rows]
+    assert train_loss[-1] < 0.9 * train_loss[0]
+    assert min(val_loss) < val_loss[0]
+    val_forces = [float(r["val_forces_mae_eV_per_A"]) for r in rows]
+    assert val_forces[-1] < 0.95 * val_forces[0]
+    assert (tmp_path / "run" / "learning_curve.png").stat().st_size > 1000
+
+    loaded = load_potential(tmp_path / "run" / "potential.mlip")
+    record = loaded.metadata["training"]
+    assert record["best_epoch"] == 1 + val_loss.index(min(val_loss))
+    assert record["config"]["lr"] == 0.01 and record["num_train_structures"] == 8
+    assert loaded.model.avg_num_neighbors == pytest.approx(record["normalisation"]["avg_num_neighbors"])
+    assert loaded.model.avg_num_neighbors != SMALL["avg_num_neighbors"]
+    graphs = build_graphs(load_dataset(small_li), loaded.species, loaded.r_cut)
+    batch = batch_graphs(graphs)
+    a, b = predict(pot, batch), predict(loaded, batch)
+    torch.testing.assert_close(a.energy, b.energy, rtol=0, atol=1e-12)
+    torch.testing.assert_close(a.forces, b.forces, rtol=0, atol=1e-12)
+
+
+def _state(path):
+    return load_potential(path).state_dict()
+
+
+@pytest.mark.parametrize("sam, dtype", [(False, "float64"), (True, "float32")])
+def test_resume_after_sigkill_equals_uninterrupted(small_li, tmp_path, sam, dtype):
+    epochs = 6
+    settings = {"max_epochs": epochs, "sam": sam, "lr_schedule": "cosine", "warmup_epochs": 1,
+                "grad_clip": 5.0, "dtype": dtype}
+    threads = torch.get_num_threads()
+    try:
+        train(load_config(_config(small_li, tmp_path / "full", **settings)), log=lambda _: None)
+    finally:
+        torch.set_num_threads(threads)
+
+    cfg_path = tmp_path / "killed.yaml"
+    cfg_path.write_text(yaml.safe_dump(_config(small_li, tmp_path / "killed", **settings)))
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+    script = "import sys; from ase_mlip.training import train; train(sys.argv[1], resume=True)"
+    proc = subprocess.Popen([sys.executable, "-c", script, str(cfg_path)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    metrics = tmp_path / "killed" / "metrics.csv"
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        if metrics.exists() and len(_rows(metrics)) >= 2:
+            break
+        time.sleep(0.02)
+    assert proc.poll() is None, "the run ended before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done = len(_rows(metrics))
+    assert 2 <= done < epochs
+
+    try:
+        train(load_config(str(cfg_path)), resume=True, log=lambda _: None)
+    finally:
+        torch.set_num_threads(threads)
+    full, resumed = _state(tmp_path / "full" / "potential.mlip"), _state(tmp_path / "killed" / "potential.mlip")
+    assert full.keys() == resumed.keys()
+    for key in full:
+        assert torch.equal(full[key], resumed[key]), key
+    rows_full, rows_resumed = _rows(tmp_path / "full" / "metrics.csv"), _rows(metrics)
+    assert len(rows_resumed) == epochs
+    for r1, r2 in zip(rows_full, rows_resumed):
+        r1.pop("epoch_time_s"), r2.pop("epoch_time_s")
+        assert r1 == r2
+
+
+def test_existing_checkpoint_needs_resume(small_li, tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "checkpoint.pt").write_bytes(b"x")
+    with pytest.raises(ValueError, match="--resume"):
+        train(load_config(_config(small_li, out)), log=lambda _: None)
+
+
+def test_separate_validation_file(small_li, tmp_path):
+    records = json.loads(small_li.read_text())
+    train_path, val_path = tmp_path / "t.json", tmp_path / "v.json"
+    train_path.write_text(json.dumps(records[:7]))
+    val_path.write_text(json.dumps(records[7:]))
+    threads = torch.get_num_threads()
+    try:
+        pot = train(load_config(_config(train_path, tmp_path / "run", validation_file=str(val_path),
+                                        max_epochs=1)), log=lambda _: None)
+    finally:
+        torch.set_num_threads(threads)
+    record = pot.metadata["training"]
+    assert record["num_train_structures"] == 7 and record["num_validation_structures"] == 3
+    assert set(record["data_sha256"]) == {"t.json", "v.json"}
+
+
+def test_resume_refuses_a_changed_config(small_li, tmp_path):
+    threads = torch.get_num_threads()
+    try:
+        train(load_config(_config(small_li, tmp_path / "run", max_epochs=1)), log=lambda _: None)
+        with pytest.raises(ValueError, match=r"config changed .*\['lr'\]"):
+            train(load_config(_config(small_li, tmp_path / "run", max_epochs=2, lr=0.5)),
+                  resume=True, log=lambda _: None)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def test_early_stopping_when_validation_stalls(small_li, tmp_path):
+    # lr = 1e-30 leaves every float64 weight unchanged, so the validation loss never improves.
+    threads = torch.get_num_threads()
+    try:
+        pot = train(load_config(_config(small_li, tmp_path / "run", lr=1e-30, lr_schedule="constant",
+                                        max_epochs=10, early_stopping_patience=2)),
+                    log=lambda _: None)
+    finally:
+        torch.set_num_threads(threads)
+    rows = _rows(tmp_path / "run" / "metrics.csv")
+    assert len(rows) == 3
+    assert len({r["val_loss"] for r in rows}) == 1
+    assert pot.metadata["training"]["best_epoch"] == 1
