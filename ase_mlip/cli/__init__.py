@@ -17,6 +17,8 @@ __all__ = ["main", "build_parser"]
 _COMMANDS = [
     "_train",
     "_evaluate",
+    "_phonons",
+    "_pimd",
 ]
 
 
