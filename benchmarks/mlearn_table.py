@@ -107,7 +107,7 @@ def table(results: dict[str, dict]) -> str:
     ]
     for element, result in results.items():
         m = result["test"]["all"]
-        ours = f"**{m['energy_mae_meV_per_atom']:.2f} / {m['forces_mae_eV_per_A']:.3f}**"
+        ours = f"{m['energy_mae_meV_per_atom']:.2f} / {m['forces_mae_eV_per_A']:.3f}"
         published = [f"{e:.2f} / {f:.3f}" for e, f in (PUBLISHED[element][k] for k in METHODS)]
         lines.append(f"| {element} | {ours} | " + " | ".join(published) + " |")
     lines.append("")
