@@ -62,25 +62,24 @@ def _mpich_file(name: str) -> Path | None:
     return None
 
 
-def mpi_library() -> Path:
-    """mpich's ``libmpi.so.12`` from the mpich wheel (or the environment's lib/)."""
-    found = _mpich_file("libmpi.so.12")
+def _mpich_or_prefix(name: str, subdir: str) -> Path:
+    """A file of the mpich wheel, else ``sys.prefix/subdir/name``; PluginBuildError if neither."""
+    found = _mpich_file(name)
     if found is None:
-        candidate = Path(sys.prefix) / "lib" / "libmpi.so.12"
+        candidate = Path(sys.prefix) / subdir / name
         found = candidate if candidate.exists() else None
     if found is None:
-        raise PluginBuildError("mpich's libmpi.so.12 was not found: pip install mpich")
+        raise PluginBuildError(f"mpich's {name} was not found: pip install mpich")
     return found
 
 
+def mpi_library() -> Path:
+    """mpich's ``libmpi.so.12`` from the mpich wheel (or the environment's lib/)."""
+    return _mpich_or_prefix("libmpi.so.12", "lib")
+
+
 def _mpi_include() -> Path:
-    found = _mpich_file("mpi.h")
-    if found is None:
-        candidate = Path(sys.prefix) / "include" / "mpi.h"
-        found = candidate if candidate.exists() else None
-    if found is None:
-        raise PluginBuildError("mpich's mpi.h was not found: pip install mpich")
-    return found.parent
+    return _mpich_or_prefix("mpi.h", "include").parent
 
 
 def _libpython() -> Path | None:
