@@ -62,7 +62,9 @@ __all__ = [
 ]
 
 FORMAT_NAME = "ase-mlip-potential"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+# Version history: 2 added the allegro key normalize_radial (files of version 1
+# were written without it and mean normalize_radial=False).
 ARCHITECTURES = ("allegro",)
 _GENERAL_KEYS = ("model", "species", "seed", "dtype", "zbl")
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
@@ -315,12 +317,15 @@ def load_potential(path: str | os.PathLike) -> Potential:
     except ValueError as err:
         raise _refuse(path, f"the weights hold pickled objects, which are refused ({err})") from None
 
+    hyperparameters = dict(meta["hyperparameters"])
+    if version == 1 and meta["architecture"] == "allegro":
+        hyperparameters.setdefault("normalize_radial", False)
     config = {
         "model": meta["architecture"],
         "species": meta["species"],
         "dtype": meta.get("dtype", "float64"),
         "zbl": bool(meta.get("zbl", False)),
-        **meta["hyperparameters"],
+        **hyperparameters,
     }
     potential = build_potential(config)
     try:

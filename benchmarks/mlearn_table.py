@@ -115,7 +115,8 @@ def table(results: dict[str, dict]) -> str:
     notes = []
     for element, result in results.items():
         t = result.get("training_time_s")
-        when = f"{t / 60:.1f} min on {result.get('num_threads')} thread(s)" if t else "time not recorded"
+        when = (f"{t / 60:.1f} min wall on {result.get('num_threads')} thread(s)" if t
+                else "time not recorded")
         best_e = min(PUBLISHED[element][k][0] for k in METHODS)
         best_f = min(PUBLISHED[element][k][1] for k in METHODS)
         m = result["test"]["all"]

@@ -5,23 +5,25 @@ Trains the shipped Li config twice with identical settings except ``sam``
 step costs two gradient evaluations), then reports for each
 
 * test-split MAE (energy meV/atom, forces eV/A) on ``data/mlearn/Li/test.json``;
-* time to failure of hot NVT runs: Langevin MD (ASE) of a bcc Li supercell at
-  ``--temperature-K`` from ``--seeds`` different random velocities/noise.
-  A run *fails* at the first step where the smallest interatomic distance
-  drops below ``--min-distance`` (default 1.5 A; DFT nearest neighbours of
-  Li are ~3.0 A), any force exceeds ``--max-force`` (default 20 eV/A), or the
-  energy is not finite. Runs that survive ``--steps`` steps count as censored
-  at that length.
+* robustness in hot MD: Langevin NVT (ASE) of a bcc Li supercell from
+  ``--seeds`` different random velocities and noise. The thermostat target
+  starts at ``--temperature-K`` and, with ``--final-temperature-K``, rises
+  linearly to it over ``--steps`` steps (a heating ramp: every run ends with a
+  number, the temperature it failed at). A run *fails* at the first step where
+  the smallest interatomic distance drops below ``--min-distance`` (default
+  1.5 A; DFT nearest neighbours of Li are ~3.0 A), any force exceeds
+  ``--max-force`` (default 20 eV/A), or the energy is not finite. Runs that
+  survive all steps are censored at that length.
 
-    python benchmarks/sam_study.py                         # full study
-    python benchmarks/sam_study.py --epochs 2 --steps 50 --seeds 2   # smoke run
+    python benchmarks/sam_study.py                                    # defaults
+    python benchmarks/sam_study.py --epochs 2 --steps 50 --seeds 2    # smoke run
 
-Cost: two trainings of the Li config, plus MD at about 0.085 s per step for
-the 54-atom cell (1 thread, measured on a shared 2-core machine), i.e. about
-70 min for the default 2 x 5 seeds x 5000 steps.
+The two trainings, and then the MD runs, go to ``--jobs`` worker processes
+with one thread each. Cost: one 54-atom MD step is about 0.05 s on one core.
 
-Results: ``benchmarks/results/sam_study.json`` (per-seed steps to failure,
-test errors, settings, date and machine).
+Results: ``--results`` (default ``benchmarks/results/sam_study.json``) with the
+per-seed steps and temperatures at failure, test errors, settings, date,
+machine and versions.
 """
 
 from __future__ import annotations
@@ -39,44 +41,65 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 
-def _train(sam: bool, epochs: int, out: Path, threads: int | None):
+def _train(sam: bool, epochs: int, out: str, threads: int | None) -> str:
     from ase_mlip.training import load_config, train
 
-    overrides = {"sam": sam, "max_epochs": epochs, "output_dir": str(out),
-                 "potential_file": str(out / "Li.mlip"), "progress": False}
+    overrides = {"sam": sam, "max_epochs": epochs, "output_dir": out,
+                 "potential_file": str(Path(out) / "Li.mlip"), "progress": False}
     if threads:
         overrides["num_threads"] = threads
     cfg = load_config(REPO / "potentials" / "Li" / "config.yaml", **overrides)
-    return train(cfg, resume=True, log=lambda _: None)
+    train(cfg, resume=True, log=lambda _: None)
+    return str(cfg.potential_path)
 
 
-def time_to_failure(potential, seed: int, temperature_K: float, steps: int, timestep_fs: float,
-                    min_distance: float, max_force: float, repeat: int = 3) -> int:
-    """Steps a Langevin NVT run survives (``steps`` if it never fails)."""
+def heating_run(potential_path: str, seed: int, start_K: float, end_K: float, steps: int,
+                timestep_fs: float, min_distance: float, max_force: float,
+                repeat: int = 3, threads: int | None = 1) -> dict:
+    """One Langevin run; the target temperature goes linearly from start_K to end_K.
+
+    Returns the steps survived (``steps`` if it never failed) and the target
+    temperature at that step.
+    """
+    import torch
     from ase import units
     from ase.build import bulk
     from ase.constraints import FixCom
     from ase.md.langevin import Langevin
-    from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
 
-    from ase_mlip import MLIPCalculator
+    from ase_mlip import MLIPCalculator, load_potential
+    from ase_mlip.properties import thermalize
 
+    if threads:
+        torch.set_num_threads(threads)
     atoms = bulk("Li", "bcc", a=3.44, cubic=True).repeat((repeat,) * 3)
-    atoms.calc = MLIPCalculator(potential, device="cpu", dtype="float64")
+    atoms.calc = MLIPCalculator(load_potential(potential_path), device="cpu", dtype="float64")
     rng = np.random.default_rng(seed)
-    MaxwellBoltzmannDistribution(atoms, temperature_K=temperature_K, rng=rng)
+    thermalize(atoms, start_K, rng=rng)
     atoms.set_constraint(FixCom())
-    dyn = Langevin(atoms, timestep_fs * units.fs, temperature_K=temperature_K, friction=0.01,
+    dyn = Langevin(atoms, timestep_fs * units.fs, temperature_K=start_K, friction=0.01,
                    fixcm=False, rng=rng)
+    upper = np.triu_indices(len(atoms), 1)
     for step in range(1, steps + 1):
+        target = start_K + (end_K - start_K) * step / steps
+        dyn.set_temperature(temperature_K=target)
         dyn.run(1)
-        forces = atoms.get_forces()
-        distances = atoms.get_all_distances(mic=True)[np.triu_indices(len(atoms), 1)]
         energy = atoms.get_potential_energy()
+        distances = atoms.get_all_distances(mic=True)[upper]
         if (not np.isfinite(energy) or distances.min() < min_distance
-                or np.abs(forces).max() > max_force):
-            return step
-    return steps
+                or np.abs(atoms.get_forces()).max() > max_force):
+            return {"seed": seed, "steps": step, "failed": True, "temperature_K": target}
+    return {"seed": seed, "steps": steps, "failed": False, "temperature_K": end_K}
+
+
+def _versions() -> dict:
+    import ase
+    import torch
+
+    import ase_mlip
+
+    return {"python": platform.python_version(), "torch": torch.__version__, "ase": ase.__version__,
+            "ase_mlip": ase_mlip.__version__}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -87,41 +110,63 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rho", type=float, default=0.005)
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--steps", type=int, default=5000)
-    parser.add_argument("--temperature-K", type=float, default=900.0)
+    parser.add_argument("--temperature-K", type=float, default=900.0, help="start temperature")
+    parser.add_argument("--final-temperature-K", type=float, default=None,
+                        help="ramp the thermostat linearly to this temperature (default: constant)")
     parser.add_argument("--timestep-fs", type=float, default=2.0)
     parser.add_argument("--min-distance", type=float, default=1.5)
     parser.add_argument("--max-force", type=float, default=20.0)
-    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--jobs", type=int, default=2, help="worker processes, one thread each")
     parser.add_argument("--output-dir", default=str(REPO / "runs" / "sam_study"))
+    parser.add_argument("--results", default=str(REPO / "benchmarks" / "results" / "sam_study.json"))
     args = parser.parse_args(argv)
+    end_K = args.temperature_K if args.final_temperature_K is None else args.final_temperature_K
+
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
 
     from ase_mlip.training import evaluate, load_config
 
     epochs = args.epochs or load_config(REPO / "potentials" / "Li" / "config.yaml").max_epochs
+    runs = {"plain": (False, 2 * epochs if args.equal_cost else epochs), "sam": (True, epochs)}
+    pool = ProcessPoolExecutor(max_workers=args.jobs, mp_context=get_context("spawn"))
+    with pool:
+        trained = {name: pool.submit(_train, sam, run_epochs, str(Path(args.output_dir) / name), 1)
+                   for name, (sam, run_epochs) in runs.items()}
+        paths = {name: future.result() for name, future in trained.items()}
+        md = {(name, seed): pool.submit(heating_run, paths[name], seed, args.temperature_K, end_K,
+                                        args.steps, args.timestep_fs, args.min_distance,
+                                        args.max_force)
+              for name in runs for seed in range(args.seeds)}
+        md = {key: future.result() for key, future in md.items()}
+
+    from ase_mlip import load_potential
+
     results = {}
-    for name, sam in (("plain", False), ("sam", True)):
-        run_epochs = 2 * epochs if (args.equal_cost and not sam) else epochs
-        pot = _train(sam, run_epochs, Path(args.output_dir) / name, args.threads)
-        summary, _ = evaluate(pot, REPO / "data" / "mlearn" / "Li" / "test.json")
-        survived = [time_to_failure(pot, seed, args.temperature_K, args.steps, args.timestep_fs,
-                                    args.min_distance, args.max_force) for seed in range(args.seeds)]
-        results[name] = {"epochs": run_epochs, "test": summary["all"], "steps_to_failure": survived,
-                         "failed_runs": sum(s < args.steps for s in survived)}
+    for name, (sam, run_epochs) in runs.items():
+        summary, _ = evaluate(load_potential(paths[name]), REPO / "data" / "mlearn" / "Li" / "test.json")
+        survived = [md[(name, seed)] for seed in range(args.seeds)]
+        results[name] = {"epochs": run_epochs, "sam": sam, "test": summary["all"], "md_runs": survived,
+                         "failed_runs": sum(r["failed"] for r in survived)}
         m = summary["all"]
         print(f"{name}: {run_epochs} epochs, test E {m['energy_mae_meV_per_atom']:.2f} meV/atom, "
-              f"F {m['forces_mae_eV_per_A']:.4f} eV/A; steps to failure {survived}")
+              f"F {m['forces_mae_eV_per_A']:.4f} eV/A; steps survived "
+              f"{[r['steps'] for r in survived]}, at K {[round(r['temperature_K']) for r in survived]}")
     record = {
         "settings": {k: v for k, v in vars(args).items()},
+        "md": f"Langevin NVT, 54 bcc Li atoms, target {args.temperature_K:g} -> {end_K:g} K "
+              f"linearly over {args.steps} steps of {args.timestep_fs:g} fs, friction 0.01/fs",
         "failure_criterion": f"min distance < {args.min_distance} A or |F| > {args.max_force} eV/A "
                              "or non-finite energy",
         "results": results,
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "machine": f"{platform.node()} {platform.machine()}",
+        "machine": f"{platform.node()} {platform.machine()} {platform.processor()}",
+        "versions": _versions(),
     }
-    out = REPO / "benchmarks" / "results"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "sam_study.json").write_text(json.dumps(record, indent=2) + "\n")
-    print(f"written to {out / 'sam_study.json'}")
+    out = Path(args.results)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(record, indent=2) + "\n")
+    print(f"written to {out}")
     return 0
 
 

@@ -18,11 +18,12 @@ import numpy as np
 from ase import units
 from ase.build import bulk
 from ase.filters import FrechetCellFilter
-from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
+from ase.md.velocitydistribution import Stationary
 from ase.md.verlet import VelocityVerlet
 from ase.optimize import FIRE
 
 from ase_mlip import MLIPCalculator, build_potential, load_potential
+from ase_mlip.properties import thermalize
 
 SHIPPED = Path(__file__).resolve().parent.parent / "potentials" / "Li" / "Li.mlip"
 
@@ -42,7 +43,7 @@ def main() -> None:
 
     atoms = bulk("Li", "bcc", a=3.44, cubic=True).repeat((3, 3, 3))
     atoms.calc = MLIPCalculator(potential, dtype="float64")
-    MaxwellBoltzmannDistribution(atoms, temperature_K=300, rng=np.random.default_rng(0))
+    thermalize(atoms, 300, rng=np.random.default_rng(0))
     Stationary(atoms)
 
     dyn = VelocityVerlet(atoms, timestep=1.0 * units.fs)

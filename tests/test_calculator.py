@@ -9,11 +9,12 @@ from ase import Atoms, units
 from ase.build import bulk
 from ase.calculators.calculator import PropertyNotImplementedError
 from ase.filters import FrechetCellFilter
-from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
+from ase.md.velocitydistribution import Stationary
 from ase.md.verlet import VelocityVerlet
 from ase.optimize import FIRE
 
 from ase_mlip import MLIPCalculator, build_potential
+from ase_mlip.properties import thermalize
 
 from .conftest import small_potential
 
@@ -101,7 +102,7 @@ def test_nve_conserves_energy():
     with torch.no_grad():
         pot.energy_scale.fill_(0.1)
     atoms.calc = MLIPCalculator(pot)
-    MaxwellBoltzmannDistribution(atoms, temperature_K=300, rng=np.random.default_rng(0))
+    thermalize(atoms, 300, rng=np.random.default_rng(0))
     Stationary(atoms)
     dyn = VelocityVerlet(atoms, timestep=1.0 * units.fs)
     energies = []

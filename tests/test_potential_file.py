@@ -120,3 +120,20 @@ def test_build_potential_rejects_bad_config(tmp_path):
     assert pot.species == ["Li", "Si"] and pot.r_cut == 4.5
     again = build_potential(cfg)
     assert all(torch.equal(a, b) for a, b in zip(pot.state_dict().values(), again.state_dict().values()))
+
+
+def test_version_1_file_loads_without_radial_normalisation(tmp_path):
+    # Format version 1 predates normalize_radial; its files used the raw Bessel basis.
+    pot = small_potential(normalize_radial=False)
+    pot.save(tmp_path / "new.mlip")
+
+    def as_version_1(meta):
+        meta["format_version"] = 1
+        del meta["hyperparameters"]["normalize_radial"]
+
+    _rewrite(tmp_path / "new.mlip", tmp_path / "v1.mlip", meta_change=as_version_1)
+    loaded = load_potential(tmp_path / "v1.mlip")
+    assert loaded.model.config.normalize_radial is False
+    assert loaded.model.bessel.prefactor == pot.model.bessel.prefactor
+    # New potentials use the normalised basis.
+    assert build_potential({"species": ["Li"]}).model.config.normalize_radial is True

@@ -11,6 +11,12 @@ and the envelope is the polynomial of the same paper,
 
 which goes to zero at x = 1 with its first p - 1 derivatives, so energies and
 forces are continuous when a neighbour crosses the cutoff.
+
+With ``normalize=True`` the basis is multiplied by sqrt(r_max^3 / 3), which
+gives every B_n unit mean square when neighbours fill the cutoff sphere
+uniformly (density proportional to r^2): the raw basis has mean square
+3 / r_max^3, about 0.02 at r_max = 5 A, so the MLP it feeds would start out
+almost linear and learn slowly.
 """
 
 from __future__ import annotations
@@ -32,9 +38,12 @@ class BesselBasis(nn.Module):
         Number of basis functions.
     trainable : bool
         Whether the frequencies n * pi / r_max are trained.
+    normalize : bool
+        Scale to unit mean square over the cutoff sphere (see the module notes).
     """
 
-    def __init__(self, r_max: float, num_basis: int = 8, trainable: bool = True):
+    def __init__(self, r_max: float, num_basis: int = 8, trainable: bool = True,
+                 normalize: bool = False):
         super().__init__()
         self.r_max = float(r_max)
         self.num_basis = int(num_basis)
@@ -43,7 +52,8 @@ class BesselBasis(nn.Module):
             self.frequencies = nn.Parameter(freq)
         else:
             self.register_buffer("frequencies", freq)
-        self.prefactor = math.sqrt(2.0 / r_max)
+        self.normalize = bool(normalize)
+        self.prefactor = math.sqrt(2.0 / r_max) * (math.sqrt(r_max**3 / 3.0) if normalize else 1.0)
 
     def forward(self, r: torch.Tensor) -> torch.Tensor:
         """Evaluate the basis.
@@ -62,7 +72,7 @@ class BesselBasis(nn.Module):
         return self.prefactor * torch.sin(self.frequencies * r) / r
 
     def extra_repr(self) -> str:
-        return f"r_max={self.r_max}, num_basis={self.num_basis}"
+        return f"r_max={self.r_max}, num_basis={self.num_basis}, normalize={self.normalize}"
 
 
 class PolynomialCutoff(nn.Module):

@@ -72,6 +72,15 @@ class TrainConfig:
     energy_weight, forces_weight, stress_weight : float
         Weights of the energy-per-atom (eV/atom), force-component (eV/A)
         and stress-component (eV/A^3) terms (1.0, 1.0, 0.0).
+    stage_two_fraction : float
+        Fraction of ``max_epochs`` at the end trained with
+        ``stage_two_energy_weight`` instead of ``energy_weight`` (0.0: no
+        second stage). A small energy weight first lets the forces shape the
+        model quickly; a large one at the end, at small learning rates, brings
+        the energies down (the two-stage recipe of MACE). The best-validation
+        potential is chosen among the second-stage epochs.
+    stage_two_energy_weight : float or None
+        Energy weight of the second stage (None: ``energy_weight``).
     loss : {"mse", "huber"}
         Error function of every term ("mse").
     huber_delta : float
@@ -138,6 +147,8 @@ class TrainConfig:
     energy_weight: float = 1.0
     forces_weight: float = 1.0
     stress_weight: float = 0.0
+    stage_two_fraction: float = 0.0
+    stage_two_energy_weight: float | None = None
     loss: str = "mse"
     huber_delta: float = 0.01
     optimizer: str = "adam"
@@ -192,6 +203,10 @@ class TrainConfig:
             raise ValueError(f"device {self.device!r} is unknown; use 'cpu', 'cuda' or 'auto'")
         if self.sam and not self.sam_rho > 0:
             raise ValueError(f"sam_rho must be > 0 when sam is on, got {self.sam_rho}")
+        if not 0.0 <= self.stage_two_fraction < 1.0:
+            raise ValueError(f"stage_two_fraction must be in [0, 1), got {self.stage_two_fraction}")
+        if self.stage_two_energy_weight is not None and self.stage_two_energy_weight < 0:
+            raise ValueError(f"stage_two_energy_weight must be >= 0, got {self.stage_two_energy_weight}")
         if self.grad_clip is not None and not self.grad_clip > 0:
             raise ValueError(f"grad_clip must be > 0 or null, got {self.grad_clip}")
         if not isinstance(self.model, dict):

@@ -233,13 +233,23 @@ def train(config: TrainConfig | str | os.PathLike | dict, resume: bool = False,
 
     bar = tqdm(total=steps_per_epoch * cfg.max_epochs, initial=steps_per_epoch * epoch,
                disable=not cfg.progress, unit="step", dynamic_ncols=True)
-    weights = {"energy_weight": cfg.energy_weight, "forces_weight": cfg.forces_weight,
-               "stress_weight": cfg.stress_weight, "kind": cfg.loss, "delta": cfg.huber_delta}
+    stage_two_start = cfg.max_epochs - round(cfg.stage_two_fraction * cfg.max_epochs)
+    stage_two_energy = (cfg.energy_weight if cfg.stage_two_energy_weight is None
+                        else cfg.stage_two_energy_weight)
     postfix = {}
     last_plot = time.perf_counter()
     while not finished and epoch < cfg.max_epochs:
         epoch += 1
         start_time = time.perf_counter()
+        stage_two = epoch > stage_two_start
+        weights = {"energy_weight": stage_two_energy if stage_two else cfg.energy_weight,
+                   "forces_weight": cfg.forces_weight, "stress_weight": cfg.stress_weight,
+                   "kind": cfg.loss, "delta": cfg.huber_delta}
+        if stage_two and epoch == stage_two_start + 1:
+            # The validation loss changes meaning: choose the best among stage-two epochs.
+            best_loss, bad_epochs = math.inf, 0
+            schedule.best, schedule.bad_epochs = math.inf, 0
+            log(f"epoch {epoch}: stage two, energy weight {stage_two_energy:g}")
         potential.train()
         order = np.random.default_rng([cfg.seed, epoch]).permutation(len(train_graphs))
         sums = {"loss": 0.0, "energy": 0.0, "forces": 0.0, "stress": 0.0}

@@ -119,3 +119,16 @@ def test_parity_tracks_pseudotensors():
     irreps = [tp.irreps_out for tp in pot.model.products]
     assert (1, 1) in irreps[0] and (0, -1) in irreps[1]
     assert irreps[-1] == [(0, 1)]
+
+
+@pytest.mark.parametrize("r_max", [3.0, 5.0, 6.5])
+def test_normalised_bessel_basis_has_unit_mean_square_over_the_cutoff_sphere(r_max):
+    from ase_mlip.models._radial import BesselBasis
+
+    r = torch.linspace(1e-6, r_max, 200001, dtype=torch.float64)
+    density = 3.0 * r**2 / r_max**3  # neighbours spread uniformly over the sphere
+    raw = BesselBasis(r_max, 6, trainable=False)(r)
+    scaled = BesselBasis(r_max, 6, trainable=False, normalize=True)(r)
+    mean_square = torch.trapezoid(scaled**2 * density[:, None], r, dim=0)
+    assert torch.allclose(mean_square, torch.ones(6, dtype=torch.float64), atol=1e-4)
+    assert torch.allclose(scaled, raw * (r_max**3 / 3.0) ** 0.5)

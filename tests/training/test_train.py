@@ -172,3 +172,31 @@ def test_early_stopping_when_validation_stalls(small_li, tmp_path):
     assert len(rows) == 3
     assert len({r["val_loss"] for r in rows}) == 1
     assert pot.metadata["training"]["best_epoch"] == 1
+
+
+def test_stage_two_switches_the_energy_weight_and_picks_its_best(small_li, tmp_path):
+    lines = []
+    threads = torch.get_num_threads()
+    try:
+        pot = train(load_config(_config(small_li, tmp_path / "run", max_epochs=4,
+                                        energy_weight=1.0, stage_two_fraction=0.5,
+                                        stage_two_energy_weight=1000.0)),
+                    log=lines.append)
+    finally:
+        torch.set_num_threads(threads)
+    assert "epoch 3: stage two, energy weight 1000" in lines
+    rows = _rows(tmp_path / "run" / "metrics.csv")
+    # The training loss of a stage-two epoch is the stage-two sum of its terms.
+    for row, weight in zip(rows, (1.0, 1.0, 1000.0, 1000.0)):
+        expected = (weight * float(row["train_energy"]) + float(row["train_forces"])
+                    + float(row["train_stress"]))
+        assert float(row["train_loss"]) == pytest.approx(expected, rel=1e-6)
+    # The best potential comes from stage two even if a stage-one epoch had a lower loss.
+    assert pot.metadata["training"]["best_epoch"] in (3, 4)
+
+
+@pytest.mark.parametrize("overrides", [{"stage_two_fraction": 1.0}, {"stage_two_fraction": -0.1},
+                                       {"stage_two_energy_weight": -1.0}])
+def test_stage_two_settings_are_checked(small_li, tmp_path, overrides):
+    with pytest.raises(ValueError, match="stage_two"):
+        load_config(_config(small_li, tmp_path / "run", **overrides))
