@@ -63,6 +63,20 @@ def potential_file(tmp_path_factory, plugin):
     return path
 
 
+@pytest.fixture(scope="session")
+def md_potential_file(tmp_path_factory, plugin):
+    """A small two-species potential for hot MD: raw (unnormalised) radial basis.
+
+    An untrained model drawn with the normalised basis has deep random wells at
+    short range, and 600 K MD in it collapses atom pairs within a few hundred
+    steps; with the raw basis its landscape is shallow (forces ~0.1 eV/A), so
+    the NVE tests measure the integration, not a collapse.
+    """
+    path = tmp_path_factory.mktemp("potential") / "li_si_md.mlip"
+    small_potential(species=("Li", "Si"), seed=3, normalize_radial=False).save(path)
+    return path
+
+
 def rattled_li(repeat=(2, 2, 2), seed=1, amplitude=0.1) -> Atoms:
     """bcc Li (a = 3.44 A) with random displacements; some atoms replaced by Si."""
     atoms = bulk("Li", "bcc", a=3.44, cubic=True).repeat(repeat)

@@ -43,14 +43,14 @@ def total_energy_series(potential_file, timestep_ps, steps, samples=50):
     return energies, kinetic
 
 
-def test_nve_1000_steps_conserves_energy(potential_file):
+def test_nve_1000_steps_conserves_energy(md_potential_file):
     """Bounds relative to the kinetic energy K, so they hold for any energy scale of the potential.
 
     Measured (small test potential, K ~ 9.5 eV): max |E(t) - E(0)| = 7e-3 eV = 7e-4 K,
     linear drift 2.4e-3 eV/ps = 2.6e-4 K/ps; both shrink with dt (see the next test).
     A force inconsistent with the energy drifts by O(K) over the run.
     """
-    energies, kinetic = total_energy_series(potential_file, timestep_ps=0.001, steps=1000)
+    energies, kinetic = total_energy_series(md_potential_file, timestep_ps=0.001, steps=1000)
     time_ps = np.linspace(0.0, 1.0, len(energies))
     drift_per_ps = np.polyfit(time_ps, energies, 1)[0]
     assert kinetic > 0.1  # the atoms moved (16 atoms at >= 600 K carry > 1 eV)
@@ -58,9 +58,9 @@ def test_nve_1000_steps_conserves_energy(potential_file):
     assert abs(drift_per_ps) < 2e-3 * kinetic
 
 
-def test_energy_error_scales_as_timestep_squared(potential_file):
+def test_energy_error_scales_as_timestep_squared(md_potential_file):
     """Halving dt over the same 0.2 ps quarters the energy fluctuation (velocity Verlet is 2nd order)."""
-    coarse, _ = total_energy_series(potential_file, timestep_ps=0.002, steps=100)
-    fine, _ = total_energy_series(potential_file, timestep_ps=0.001, steps=200)
+    coarse, _ = total_energy_series(md_potential_file, timestep_ps=0.002, steps=100)
+    fine, _ = total_energy_series(md_potential_file, timestep_ps=0.001, steps=200)
     ratio = coarse.std() / fine.std()
     assert ratio == pytest.approx(4.0, rel=0.25)
