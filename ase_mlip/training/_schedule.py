@@ -97,6 +97,10 @@ class LRSchedule:
                 self.bad_epochs = 0
         self._apply()
 
+    def reset_best(self) -> None:
+        """Forget the best validation loss (when the loss changes meaning)."""
+        self.best, self.bad_epochs = math.inf, 0
+
     def state_dict(self) -> dict:
         return {k: getattr(self, k) for k in ("step_count", "plateau_lr", "best", "bad_epochs")}
 

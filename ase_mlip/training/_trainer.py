@@ -248,7 +248,7 @@ def train(config: TrainConfig | str | os.PathLike | dict, resume: bool = False,
         if stage_two and epoch == stage_two_start + 1:
             # The validation loss changes meaning: choose the best among stage-two epochs.
             best_loss, bad_epochs = math.inf, 0
-            schedule.best, schedule.bad_epochs = math.inf, 0
+            schedule.reset_best()
             log(f"epoch {epoch}: stage two, energy weight {stage_two_energy:g}")
         potential.train()
         order = np.random.default_rng([cfg.seed, epoch]).permutation(len(train_graphs))
