@@ -292,16 +292,21 @@ def _best_of(repeat: int, launch) -> dict:
     return row
 
 
+def _report_scaling(kind: str, title: str, rows: list[dict], efficiency: list[float], args, label: str) -> None:
+    """Attach the parallel efficiency to each row, print the table and record it."""
+    for row, eff in zip(rows, efficiency):
+        row["efficiency"] = eff
+    _print_scaling(f"# {kind} scaling, {title}, best of {args.repeat}", rows, efficiency)
+    record(kind, rows, {"potential": label, "device": args.device, "dtype": args.dtype[0], "repeat": args.repeat})
+
+
 def run_strong(args) -> None:
     path, label = potential_file(args)
     rows = [_best_of(args.repeat, lambda: _launch(r, args.atoms, args, path)) for r in args.ranks]
     t1 = rows[0]["seconds_per_step"] * rows[0]["ranks"]
     efficiency = [t1 / (row["ranks"] * row["seconds_per_step"]) for row in rows]
-    for row, eff in zip(rows, efficiency):
-        row["efficiency"] = eff
-    _print_scaling(f"# strong scaling, {label}, {args.device}, {args.dtype[0]}, 1 torch thread per rank, "
-                   f"best of {args.repeat}", rows, efficiency)  # fmt: skip
-    record("strong", rows, {"potential": label, "device": args.device, "dtype": args.dtype[0], "repeat": args.repeat})
+    _report_scaling("strong", f"{label}, {args.device}, {args.dtype[0]}, 1 torch thread per rank",
+                    rows, efficiency, args, label)
 
 
 def run_weak(args) -> None:
@@ -309,11 +314,8 @@ def run_weak(args) -> None:
     rows = [_best_of(args.repeat, lambda: _launch(r, args.atoms_per_rank, args, path, replicas=r)) for r in args.ranks]
     base = rows[0]["atom_steps_per_s"] / rows[0]["ranks"]
     efficiency = [row["atom_steps_per_s"] / (row["ranks"] * base) for row in rows]
-    for row, eff in zip(rows, efficiency):
-        row["efficiency"] = eff
-    _print_scaling(f"# weak scaling, {args.atoms_per_rank} atoms/rank, {label}, {args.device}, {args.dtype[0]}, "
-                   f"best of {args.repeat}", rows, efficiency)  # fmt: skip
-    record("weak", rows, {"potential": label, "device": args.device, "dtype": args.dtype[0], "repeat": args.repeat})
+    _report_scaling("weak", f"{args.atoms_per_rank} atoms/rank, {label}, {args.device}, {args.dtype[0]}",
+                    rows, efficiency, args, label)
 
 
 def run_max_atoms(args) -> None:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import zipfile
 
+import numpy as np
 import pytest
 import torch
 
@@ -137,3 +140,38 @@ def test_version_1_file_loads_without_radial_normalisation(tmp_path):
     assert loaded.model.bessel.prefactor == pot.model.bessel.prefactor
     # New potentials use the normalised basis.
     assert build_potential({"species": ["Li"]}).model.config.normalize_radial is True
+
+
+def test_version_2_file_with_stored_coupling_constants_loads(tmp_path):
+    # Format version 2 also stored each tensor product's dense coupling matrix
+    # and its index buffers; version 3 rebuilds them from the irreps.
+    pot = small_potential()
+    pot.save(tmp_path / "new.mlip")
+    with zipfile.ZipFile(tmp_path / "new.mlip") as zf:
+        with np.load(io.BytesIO(zf.read("weights.npz"))) as npz:
+            arrays = {k: npz[k] for k in npz.files}
+    for i in range(len(pot.model.products)):
+        prefix = f"model.products.{i}."
+        arrays[prefix + "coupling"] = np.ones((5, 7), dtype=np.float32)
+        arrays[prefix + "_pair_in"] = np.zeros(7, dtype=np.int64)
+        arrays[prefix + "_pair_sh"] = np.zeros(7, dtype=np.int64)
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    weights = buffer.getvalue()
+
+    def as_version_2(meta):
+        meta["format_version"] = 2
+        meta["weights_sha256"] = hashlib.sha256(weights).hexdigest()
+
+    _rewrite(tmp_path / "new.mlip", tmp_path / "v2.mlip", meta_change=as_version_2, weights=weights)
+    loaded = load_potential(tmp_path / "v2.mlip")
+    for (k, a), (_, b) in zip(pot.state_dict().items(), loaded.state_dict().items()):
+        assert torch.equal(a, b), k
+    # Anything else the architecture does not know is still refused.
+    arrays["model.products.0.stray"] = np.zeros(1)
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    weights = buffer.getvalue()
+    _rewrite(tmp_path / "new.mlip", tmp_path / "stray.mlip", meta_change=as_version_2, weights=weights)
+    with pytest.raises(ValueError, match="stray"):
+        load_potential(tmp_path / "stray.mlip")

@@ -16,13 +16,16 @@ then mixes channels and paths,
 
     V'[l3 m3, e, c'] = sum_{path -> l3, c} T[path, m3, e, c] W[path, c, c'].
 
-All paths are computed at once: the component pairs (a, b) that any path
-couples are multiplied (``P[pair] = V[a] * G[b]``), one matrix product with a
-precomputed coupling matrix gives every ``T``, and one batched matrix product
-per output irrep does the mix. The pair products are the largest tensors of
-the model, so they are not kept for the backward pass but recomputed there
-(:class:`_CoupleAndMix`); the backward is written in differentiable
-operations, so second derivatives (force training) work.
+The paths are grouped by the pair of input irreps ``(l1, l2)`` they couple:
+for each pair the outer product ``V[l1] (x) G[l2]`` (``(2l1+1)(2l2+1)`` rows
+of edge-channel values, a broadcast multiply, no gather) is formed once and
+every path of that pair contracts it with its own small Clebsch-Gordan matrix;
+each path's result is mixed into its output irrep by one ``(C, C)`` matrix
+product, accumulated path by path. No dense coupling matrix and no
+``(num_paths, ...)`` intermediate is formed. Intermediates are not kept for
+the backward pass but recomputed there (:class:`_CoupleAndMix`); the backward
+is written in differentiable operations, so second derivatives (force
+training) work.
 
 Parity is either tracked (O(3): p3 = p1 p2) or ignored (SO(3): every
 triangle-allowed path, labelled with the natural parity (-1)^l). With parity,
@@ -78,37 +81,59 @@ def coupling_paths(
     return paths
 
 
-# Edges per chunk: bounds the transient pair/row tensors to a few MB per chunk.
+# Edges per chunk: bounds the transient outer-product tensors to a few MB per chunk.
 _CHUNK_EDGES = 2048
 
 
+class _Plan:
+    """The paths of a product, grouped by the pair of input irreps they couple.
+
+    ``groups[g] = (o1, d1, o2, d2, targets)``: component offset and size of
+    the edge irrep and of the spherical-harmonic irrep, and for every path of
+    the pair ``(t, k, m)``: output irrep ``t``, path ``k`` within it (the index
+    into ``weight_t``), ``m = 2 l3 + 1`` rows. ``out_offsets[t]`` and
+    ``out_dims[t]`` place output irrep ``t`` in the output; ``in_blocks`` lists
+    ``(offset, size)`` of the input irreps.
+    """
+
+    def __init__(self, groups, out_dims, in_blocks, sh_blocks):
+        self.groups = groups
+        self.out_dims = out_dims
+        self.out_offsets = [sum(out_dims[:t]) for t in range(len(out_dims))]
+        self.in_blocks = in_blocks
+        self.sh_blocks = sh_blocks
+
+
 class _CoupleAndMix(torch.autograd.Function):
-    """``mix(coupling @ (V[pair_in] * G[pair_sh]))``, recomputing pair products in backward.
+    """The coupled and mixed features, recomputing the outer products in backward.
 
     Forward, and backward when no graph of the derivative is wanted, run over
-    chunks of edges, so the pair and row tensors never exist for all edges at
-    once; only the inputs are saved. With ``create_graph`` the backward runs
+    chunks of edges, so the outer products never exist for all edges at once;
+    only the inputs are saved. With ``create_graph`` the backward runs
     unchunked in differentiable operations (second derivatives for training).
+    ``cgs[g]``: ``(sum of m over the paths of group g, d1 d2)`` coupling rows.
     """
 
     @staticmethod
-    def forward(ctx, features, env, coupling, pair_in, pair_sh, blocks, *weights):
-        ctx.save_for_backward(features, env, coupling, pair_in, pair_sh, *weights)
-        ctx.blocks = blocks
+    def forward(ctx, features, env, plan, num_cg, *tensors):
+        cgs, weights = tensors[:num_cg], tensors[num_cg:]
+        ctx.save_for_backward(features, env, *tensors)
+        ctx.plan, ctx.num_cg = plan, num_cg
         num_edges = features.shape[1]
-        dim_out = sum(m for _, m in blocks)
-        out = features.new_empty((dim_out, num_edges, features.shape[2]))
+        out = features.new_empty((sum(plan.out_dims), num_edges, features.shape[2]))
         for s in range(0, num_edges, _CHUNK_EDGES):
             e = min(s + _CHUNK_EDGES, num_edges)
-            out[:, s:e] = _couple_and_mix(features[:, s:e], env[:, s:e], coupling, pair_in, pair_sh, blocks, weights)
+            out[:, s:e] = _couple_and_mix(features[:, s:e], env[:, s:e], plan, cgs, weights)
         return out
 
     @staticmethod
     def backward(ctx, grad_out):
-        features, env, coupling, pair_in, pair_sh, *weights = ctx.saved_tensors
+        features, env, *tensors = ctx.saved_tensors
+        plan, num_cg = ctx.plan, ctx.num_cg
+        cgs, weights = tensors[:num_cg], tensors[num_cg:]
         need = ctx.needs_input_grad
-        need_w = any(need[6:])
-        args = (coupling, pair_in, pair_sh, ctx.blocks, weights, need[0], need[1], need_w)
+        need_w = any(need[4 + num_cg:])
+        args = (plan, cgs, weights, need[0], need[1], need_w)
         if torch.is_grad_enabled():  # create_graph: differentiable, unchunked
             grad_v, grad_g, grad_w = _backward(features, env, grad_out, *args)
         else:
@@ -126,49 +151,67 @@ class _CoupleAndMix(torch.autograd.Function):
                 if need_w:
                     for acc, part in zip(grad_w, gw):
                         acc += part
-        return (grad_v, grad_g, None, None, None, None, *grad_w)
+        return (grad_v, grad_g, None, None, *([None] * num_cg), *grad_w)
 
 
-def _couple_and_mix(features, env, coupling, pair_in, pair_sh, blocks, weights):
+def _outer(v, g, group):
+    """``V[l1] (x) G[l2]`` of one group: ``(d1 d2, n)``."""
+    o1, d1, o2, d2, _ = group
+    return (v[o1 : o1 + d1].unsqueeze(1) * g[o2 : o2 + d2].unsqueeze(0)).reshape(d1 * d2, -1)
+
+
+def _couple_and_mix(features, env, plan, cgs, weights):
     dim_in, num_edges, c = features.shape
     n = num_edges * c
-    pair = features.reshape(dim_in, n).index_select(0, pair_in) * env.reshape(-1, n).index_select(0, pair_sh)
-    rows = coupling @ pair  # [n_rows, n_edges * C]
-    out, start = [], 0
-    for (p, m), w in zip(blocks, weights):
-        block = rows[start : start + p * m].reshape(p, m * num_edges, c)
-        start += p * m
-        out.append((block @ w).sum(0).reshape(m, num_edges, c))  # mix paths and channels
+    v, g = features.reshape(dim_in, n), env.reshape(env.shape[0], n)
+    out = [None] * len(plan.out_dims)
+    for group, cg in zip(plan.groups, cgs):
+        rows = cg @ _outer(v, g, group)  # [sum m, n]
+        start = 0
+        for t, k, m in group[4]:
+            part = rows[start : start + m].reshape(m * num_edges, c) @ weights[t][k]  # [m E, C]
+            start += m
+            out[t] = part if out[t] is None else out[t] + part
+    out = [o.reshape(m, num_edges, c) for o, m in zip(out, plan.out_dims)]
     return torch.cat(out, dim=0) if len(out) > 1 else out[0]
 
 
-def _backward(features, env, grad_out, coupling, pair_in, pair_sh, blocks, weights, need_v, need_g, need_w):
+def _backward(features, env, grad_out, plan, cgs, weights, need_v, need_g, need_w):
     dim_in, num_edges, c = features.shape
     n = num_edges * c
-    v = features.reshape(dim_in, n)
-    g = env.reshape(env.shape[0], n)
-    if need_w:
-        rows = coupling @ (v.index_select(0, pair_in) * g.index_select(0, pair_sh))
-    grad_rows, grad_w, start, out_start = [], [], 0, 0
-    for (p, m), w in zip(blocks, weights):
-        go = grad_out[out_start : out_start + m].reshape(m * num_edges, c)  # [m * n_edges, C]
-        out_start += m
-        grad_rows.append((go.unsqueeze(0) @ w.transpose(1, 2)).reshape(p * m, n))
+    v, g = features.reshape(dim_in, n), env.reshape(env.shape[0], n)
+    # Per output irrep: [m * E, C] rows of the output gradient.
+    go = [grad_out[o : o + m].reshape(m * num_edges, c) for o, m in zip(plan.out_offsets, plan.out_dims)]
+    grad_v = [[] for _ in plan.in_blocks]
+    grad_g = [[] for _ in plan.sh_blocks]
+    grad_w = [[None] * w.shape[0] for w in weights] if need_w else None
+    in_index = {o: i for i, (o, _) in enumerate(plan.in_blocks)}
+    sh_index = {o: i for i, (o, _) in enumerate(plan.sh_blocks)}
+    for group, cg in zip(plan.groups, cgs):
+        o1, d1, o2, d2, targets = group
         if need_w:
-            block = rows[start : start + p * m].reshape(p, m * num_edges, c)
-            grad_w.append(block.transpose(1, 2) @ go.unsqueeze(0))  # [n_paths, C, C]
-        else:
-            grad_w.append(None)
-        start += p * m
-    grad_pair = coupling.T @ torch.cat(grad_rows, 0)  # [n_pairs, n_edges * C]
-    grad_v = grad_g = None
-    if need_v:
-        grad_v = torch.zeros_like(v).index_add(0, pair_in, grad_pair * g.index_select(0, pair_sh))
-        grad_v = grad_v.reshape(features.shape)
-    if need_g:
-        grad_g = torch.zeros_like(g).index_add(0, pair_sh, grad_pair * v.index_select(0, pair_in))
-        grad_g = grad_g.reshape(env.shape)
-    return grad_v, grad_g, grad_w
+            outer = _outer(v, g, group)
+            rows = cg @ outer
+        grad_rows, start = [], 0
+        for t, k, m in targets:
+            grad_rows.append((go[t] @ weights[t][k].T).reshape(m, n))
+            if need_w:
+                grad_w[t][k] = rows[start : start + m].reshape(m * num_edges, c).T @ go[t]  # [C, C]
+            start += m
+        grad_outer = (cg.T @ torch.cat(grad_rows, 0)).reshape(d1, d2, n)
+        if need_v:
+            grad_v[in_index[o1]].append((grad_outer * g[o2 : o2 + d2].unsqueeze(0)).sum(1))
+        if need_g:
+            grad_g[sh_index[o2]].append((grad_outer * v[o1 : o1 + d1].unsqueeze(1)).sum(0))
+
+    def assemble(parts, blocks, like):
+        pieces = [sum(p[1:], p[0]) if p else like.new_zeros((d, n)) for p, (_, d) in zip(parts, blocks)]
+        return torch.cat(pieces, 0).reshape(like.shape[0], num_edges, c)
+
+    gv = assemble(grad_v, plan.in_blocks, v) if need_v else None
+    gg = assemble(grad_g, plan.sh_blocks, g) if need_g else None
+    gw = [torch.stack(ws, 0) for ws in grad_w] if need_w else [None] * len(weights)
+    return gv, gg, gw
 
 
 class ChannelwiseTensorProduct(nn.Module):
@@ -207,32 +250,50 @@ class ChannelwiseTensorProduct(nn.Module):
         out_types = sorted({p[2] for p in paths}, key=lambda lp: (lp[0], -lp[1]))
         self.irreps_out = out_types
 
-        dim_in, dim_sh = irreps_dim(self.irreps_in), irreps_dim(self.irreps_sh)
         off_in = [sum(2 * l + 1 for l, _ in self.irreps_in[:i]) for i in range(len(self.irreps_in))]
         off_sh = [l * l for l in range(l_max + 1)]
-        # Dense coupling (dim_in, dim_sh, rows), rows grouped by output irrep, then path, then m3.
-        dense_blocks, self.num_paths = [], []
-        for t, (l3, _) in enumerate(out_types):
-            t_paths = [p for p in paths if p[2] == out_types[t]]
-            cg = torch.zeros(dim_in, dim_sh, len(t_paths), 2 * l3 + 1, dtype=torch.float64)
+        # Weights per output irrep t, one (C, C) matrix per path of t, paths in the order of `paths`.
+        self.num_paths = []
+        path_of = {}  # (i1, i2, out irrep) -> (t, k)
+        for t, out in enumerate(out_types):
+            t_paths = [p for p in paths if p[2] == out]
             for k, (i1, i2, _) in enumerate(t_paths):
-                l1, l2 = self.irreps_in[i1][0], self.irreps_sh[i2][0]
-                w3j = o3.wigner_3j(l1, l2, l3, dtype=torch.float64) * math.sqrt(2 * l3 + 1)
-                cg[off_in[i1] : off_in[i1] + 2 * l1 + 1, off_sh[i2] : off_sh[i2] + 2 * l2 + 1, k] = w3j
-            dense_blocks.append(cg.reshape(dim_in, dim_sh, -1))
+                path_of[(i1, i2, out)] = (t, k)
             self.num_paths.append(len(t_paths))
             fan_in = num_channels * len(t_paths)
             self.register_parameter(
                 f"weight_{t}",
                 nn.Parameter(torch.randn(len(t_paths), num_channels, num_channels) / math.sqrt(fan_in)),
             )
-        self.blocks = [(p, 2 * l + 1) for p, (l, _) in zip(self.num_paths, out_types)]
-        dense = torch.cat(dense_blocks, dim=-1)  # [dim_in, dim_sh, rows]
-        pairs = (dense.abs() > 1e-12).any(dim=-1).nonzero()  # component pairs some path couples
-        self.register_buffer("_pair_in", pairs[:, 0].contiguous())
-        self.register_buffer("_pair_sh", pairs[:, 1].contiguous())
-        coupling = dense[pairs[:, 0], pairs[:, 1]].T.contiguous()  # [rows, n_pairs]
-        self.register_buffer("coupling", coupling.to(torch.get_default_dtype()))
+        # Paths grouped by the input irrep pair; one coupling matrix per pair,
+        # (sum of 2 l3 + 1 over its paths, (2 l1 + 1)(2 l2 + 1)).
+        groups = []
+        for i1, i2 in sorted({(p[0], p[1]) for p in paths}):
+            l1, l2 = self.irreps_in[i1][0], self.irreps_sh[i2][0]
+            targets, matrices = [], []
+            for out in [p[2] for p in paths if p[:2] == (i1, i2)]:
+                l3 = out[0]
+                w3j = o3.wigner_3j(l1, l2, l3, dtype=torch.float64) * math.sqrt(2 * l3 + 1)
+                matrices.append(w3j.reshape((2 * l1 + 1) * (2 * l2 + 1), 2 * l3 + 1).T)
+                targets.append((*path_of[(i1, i2, out)], 2 * l3 + 1))
+            groups.append((off_in[i1], 2 * l1 + 1, off_sh[i2], 2 * l2 + 1, tuple(targets)))
+            # Derived from the irreps alone, so not part of a potential file.
+            self.register_buffer(
+                f"_cg_{len(groups) - 1}", torch.cat(matrices, 0).to(torch.get_default_dtype()), persistent=False
+            )
+        self._plan = _Plan(
+            groups,
+            [2 * l + 1 for l, _ in out_types],
+            [(o, 2 * l + 1) for o, (l, _) in zip(off_in, self.irreps_in)],
+            [(o, 2 * l + 1) for o, (l, _) in zip(off_sh, self.irreps_sh)],
+        )
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # Files written before the per-path kernel hold a dense coupling matrix
+        # and its index buffers; they follow from the irreps and are rebuilt.
+        for legacy in ("coupling", "_pair_in", "_pair_sh"):
+            state_dict.pop(prefix + legacy, None)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def forward(self, features: torch.Tensor, env: torch.Tensor) -> torch.Tensor:
         """Couple edge features with environment features.
@@ -250,14 +311,13 @@ class ChannelwiseTensorProduct(nn.Module):
         torch.Tensor
             New tensor features, shape (dim(irreps_out), num_edges, num_channels).
         """
-        weights = [getattr(self, f"weight_{t}") for t in range(len(self.blocks))]
-        return _CoupleAndMix.apply(
-            features, env, self.coupling, self._pair_in, self._pair_sh, self.blocks, *weights
-        )
+        cgs = [getattr(self, f"_cg_{g}") for g in range(len(self._plan.groups))]
+        weights = [getattr(self, f"weight_{t}") for t in range(len(self.num_paths))]
+        return _CoupleAndMix.apply(features, env, self._plan, len(cgs), *cgs, *weights)
 
     def extra_repr(self) -> str:
         return (
             f"{self.num_channels}x({irreps_str(self.irreps_in)}) x "
             f"({irreps_str(self.irreps_sh)}) -> {self.num_channels}x({irreps_str(self.irreps_out)}), "
-            f"paths={sum(self.num_paths)}, pairs={len(self._pair_in)}"
+            f"paths={sum(self.num_paths)}"
         )

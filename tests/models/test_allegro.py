@@ -132,3 +132,78 @@ def test_normalised_bessel_basis_has_unit_mean_square_over_the_cutoff_sphere(r_m
     mean_square = torch.trapezoid(scaled**2 * density[:, None], r, dim=0)
     assert torch.allclose(mean_square, torch.ones(6, dtype=torch.float64), atol=1e-4)
     assert torch.allclose(scaled, raw * (r_max**3 / 3.0) ** 0.5)
+
+
+def _reference_product(tp, x, g, parity, scalar_only, pseudotensors):
+    """The product written out path by path with e3nn's Wigner 3j symbols."""
+    import math
+
+    from e3nn import o3
+
+    from ase_mlip.models._tensor_product import coupling_paths
+
+    off_in = [sum(2 * l + 1 for l, _ in tp.irreps_in[:i]) for i in range(len(tp.irreps_in))]
+    l_max = tp.irreps_sh[-1][0]
+    paths = coupling_paths(tp.irreps_in, tp.irreps_sh, l_max, parity, scalar_only, pseudotensors)
+    out = []
+    for t, irrep in enumerate(tp.irreps_out):
+        l3 = irrep[0]
+        weight = getattr(tp, f"weight_{t}")
+        block = 0
+        for k, (i1, i2, _) in enumerate(p for p in paths if p[2] == irrep):
+            l1, l2 = tp.irreps_in[i1][0], tp.irreps_sh[i2][0]
+            w3j = o3.wigner_3j(l1, l2, l3, dtype=x.dtype) * math.sqrt(2 * l3 + 1)
+            v = x[off_in[i1] : off_in[i1] + 2 * l1 + 1]
+            e = g[l2 * l2 : (l2 + 1) ** 2]
+            coupled = torch.einsum("abc,aen,ben->cen", w3j, v, e)
+            block = block + torch.einsum("cen,nm->cem", coupled, weight[k])
+        out.append(block)
+    return torch.cat(out, 0)
+
+
+@pytest.mark.parametrize("l_max,parity,pseudo,scalar_only", [(1, True, False, False), (2, True, True, False),
+                                                            (2, False, False, False), (2, True, False, True)])
+def test_tensor_product_matches_path_by_path_reference(l_max, parity, pseudo, scalar_only):
+    """The grouped kernel equals the Clebsch-Gordan contraction written out per path, with
+    exact first and second derivatives (the second are what force training uses)."""
+    from ase_mlip.models._tensor_product import _CHUNK_EDGES, irreps_dim
+
+    torch.manual_seed(0)
+    irreps_in = [(l, p) for l in range(l_max + 1) for p in (1, -1)]
+    torch.set_default_dtype(torch.float64)  # coupling constants built in float64
+    try:
+        tp = ChannelwiseTensorProduct(irreps_in, l_max, parity, num_channels=3, scalar_only=scalar_only,
+                                      pseudotensors=pseudo)
+    finally:
+        torch.set_default_dtype(torch.float32)
+    x = torch.randn(irreps_dim(irreps_in), 7, 3, dtype=torch.float64)
+    g = torch.randn((l_max + 1) ** 2, 7, 3, dtype=torch.float64)
+    torch.testing.assert_close(tp(x, g), _reference_product(tp, x, g, parity, scalar_only, pseudo), atol=1e-12, rtol=0)
+    small = (x[:, :1].clone().requires_grad_(True), g[:, :1].clone().requires_grad_(True))
+    assert torch.autograd.gradcheck(tp, small, fast_mode=True)
+    assert torch.autograd.gradgradcheck(tp, small, fast_mode=True)
+    # Past one chunk of edges the chunked forward and backward agree with the reference too.
+    n = _CHUNK_EDGES + 5
+    x = torch.randn(irreps_dim(irreps_in), n, 3, dtype=torch.float64, requires_grad=True)
+    g = torch.randn((l_max + 1) ** 2, n, 3, dtype=torch.float64, requires_grad=True)
+    out = tp(x, g)
+    ref = _reference_product(tp, x, g, parity, scalar_only, pseudo)
+    torch.testing.assert_close(out, ref, atol=1e-12, rtol=0)
+    probe = torch.randn_like(out)
+    got = torch.autograd.grad((out * probe).sum(), [x, g, *tp.parameters()])
+    want = torch.autograd.grad((ref * probe).sum(), [x, g, *tp.parameters()])
+    for a, b in zip(got, want):
+        torch.testing.assert_close(a, b, atol=1e-11, rtol=0)
+
+
+def test_tensor_product_files_do_not_store_derived_coupling_buffers():
+    """Coupling matrices follow from the irreps: a state dict holds only the weights, and
+    the dense coupling buffers of older files are accepted and ignored."""
+    tp = ChannelwiseTensorProduct([(0, 1), (1, -1)], 1, True, num_channels=2)
+    assert sorted(tp.state_dict()) == ["weight_0", "weight_1"]
+    x, g = torch.randn(4, 3, 2), torch.randn(4, 3, 2)
+    before = tp(x, g)
+    legacy = {**tp.state_dict(), "coupling": torch.ones(5, 7), "_pair_in": torch.zeros(7, dtype=torch.long),
+              "_pair_sh": torch.zeros(7, dtype=torch.long)}
+    tp.load_state_dict(legacy, strict=True)
+    torch.testing.assert_close(tp(x, g), before)
