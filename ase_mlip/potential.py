@@ -65,9 +65,9 @@ FORMAT_NAME = "ase-mlip-potential"
 FORMAT_VERSION = 3
 # Version history: 2 added the allegro key normalize_radial (files of version 1
 # were written without it and mean normalize_radial=False); 3 stopped storing
-# the tensor products' coupling constants, which follow from the irreps (files
-# of versions 1 and 2 hold them, and the loader drops them), so a reader of
-# version 2 would miss them in a version-3 file.
+# the tensor products' coupling constants, which follow from the irreps. Files
+# of versions 1 and 2 hold them and ChannelwiseTensorProduct drops them on
+# load; a reader of version 2 would miss them in a version-3 file.
 ARCHITECTURES = ("allegro",)
 _GENERAL_KEYS = ("model", "species", "seed", "dtype", "zbl")
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}

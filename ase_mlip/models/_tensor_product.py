@@ -91,13 +91,15 @@ class _Plan:
     ``groups[g] = (o1, d1, o2, d2, targets)``: component offset and size of
     the edge irrep and of the spherical-harmonic irrep, and for every path of
     the pair ``(t, k, m)``: output irrep ``t``, path ``k`` within it (the index
-    into ``weight_t``), ``m = 2 l3 + 1`` rows. ``out_offsets[t]`` and
-    ``out_dims[t]`` place output irrep ``t`` in the output; ``in_blocks`` lists
-    ``(offset, size)`` of the input irreps.
+    into ``weight_t``), ``m = 2 l3 + 1`` rows; ``group_irreps[g] = (i1, i2)``
+    are the indices of those two irreps. ``out_offsets[t]`` and
+    ``out_dims[t]`` place output irrep ``t`` in the output; ``in_blocks`` and
+    ``sh_blocks`` list ``(offset, size)`` of the input irreps.
     """
 
-    def __init__(self, groups, out_dims, in_blocks, sh_blocks):
+    def __init__(self, groups, group_irreps, out_dims, in_blocks, sh_blocks):
         self.groups = groups
+        self.group_irreps = group_irreps
         self.out_dims = out_dims
         self.out_offsets = [sum(out_dims[:t]) for t in range(len(out_dims))]
         self.in_blocks = in_blocks
@@ -185,9 +187,7 @@ def _backward(features, env, grad_out, plan, cgs, weights, need_v, need_g, need_
     grad_v = [[] for _ in plan.in_blocks]
     grad_g = [[] for _ in plan.sh_blocks]
     grad_w = [[None] * w.shape[0] for w in weights] if need_w else None
-    in_index = {o: i for i, (o, _) in enumerate(plan.in_blocks)}
-    sh_index = {o: i for i, (o, _) in enumerate(plan.sh_blocks)}
-    for group, cg in zip(plan.groups, cgs):
+    for group, (i1, i2), cg in zip(plan.groups, plan.group_irreps, cgs):
         o1, d1, o2, d2, targets = group
         if need_w:
             outer = _outer(v, g, group)
@@ -200,9 +200,9 @@ def _backward(features, env, grad_out, plan, cgs, weights, need_v, need_g, need_
             start += m
         grad_outer = (cg.T @ torch.cat(grad_rows, 0)).reshape(d1, d2, n)
         if need_v:
-            grad_v[in_index[o1]].append((grad_outer * g[o2 : o2 + d2].unsqueeze(0)).sum(1))
+            grad_v[i1].append((grad_outer * g[o2 : o2 + d2].unsqueeze(0)).sum(1))
         if need_g:
-            grad_g[sh_index[o2]].append((grad_outer * v[o1 : o1 + d1].unsqueeze(1)).sum(0))
+            grad_g[i2].append((grad_outer * v[o1 : o1 + d1].unsqueeze(1)).sum(0))
 
     def assemble(parts, blocks, like):
         pieces = [sum(p[1:], p[0]) if p else like.new_zeros((d, n)) for p, (_, d) in zip(parts, blocks)]
@@ -267,8 +267,8 @@ class ChannelwiseTensorProduct(nn.Module):
             )
         # Paths grouped by the input irrep pair; one coupling matrix per pair,
         # (sum of 2 l3 + 1 over its paths, (2 l1 + 1)(2 l2 + 1)).
-        groups = []
-        for i1, i2 in sorted({(p[0], p[1]) for p in paths}):
+        groups, group_irreps = [], sorted({(p[0], p[1]) for p in paths})
+        for i1, i2 in group_irreps:
             l1, l2 = self.irreps_in[i1][0], self.irreps_sh[i2][0]
             targets, matrices = [], []
             for out in [p[2] for p in paths if p[:2] == (i1, i2)]:
@@ -283,6 +283,7 @@ class ChannelwiseTensorProduct(nn.Module):
             )
         self._plan = _Plan(
             groups,
+            group_irreps,
             [2 * l + 1 for l, _ in out_types],
             [(o, 2 * l + 1) for o, (l, _) in zip(off_in, self.irreps_in)],
             [(o, 2 * l + 1) for o, (l, _) in zip(off_sh, self.irreps_sh)],
