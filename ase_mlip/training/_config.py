@@ -81,6 +81,12 @@ class TrainConfig:
         potential is chosen among the second-stage epochs.
     stage_two_energy_weight : float or None
         Energy weight of the second stage (None: ``energy_weight``).
+    stage_two_restart : bool
+        At the switch, clear the optimiser's moment estimates and ramp the
+        learning rate up again over ``warmup_epochs`` (at least one epoch)
+        (True). Adam's second-moment estimates were gathered at the old loss
+        scale; kept, they make the first second-stage steps far too large
+        and undo much of what the first stage reached.
     loss : {"mse", "huber"}
         Error function of every term ("mse").
     huber_delta : float
@@ -149,6 +155,7 @@ class TrainConfig:
     stress_weight: float = 0.0
     stage_two_fraction: float = 0.0
     stage_two_energy_weight: float | None = None
+    stage_two_restart: bool = True
     loss: str = "mse"
     huber_delta: float = 0.01
     optimizer: str = "adam"

@@ -8,6 +8,10 @@
 * ``"plateau"``: the rate is multiplied by ``factor`` (not below ``lr_min``)
   when the validation loss has not improved for ``patience`` epochs;
 * ``"constant"``: stays at ``lr``.
+
+:meth:`LRSchedule.rewarm` starts a second linear warm-up from the current
+step: over its length the scheduled rate is scaled up from ``1 / steps`` to 1
+(used when the optimiser restarts at the second training stage).
 """
 
 from __future__ import annotations
@@ -61,10 +65,18 @@ class LRSchedule:
         self.plateau_lr = float(lr)
         self.best = math.inf
         self.bad_epochs = 0
+        self.rewarm_start = 0
+        self.rewarm_steps = 0
         self._apply()
 
     def current_lr(self) -> float:
         """Learning rate for the next optimiser step."""
+        done = self.step_count - self.rewarm_start
+        if self.rewarm_steps and done < self.rewarm_steps:
+            return self._scheduled_lr() * (done + 1) / self.rewarm_steps
+        return self._scheduled_lr()
+
+    def _scheduled_lr(self) -> float:
         if self.warmup_steps and self.step_count < self.warmup_steps:
             return self.lr * (self.step_count + 1) / self.warmup_steps
         if self.kind == "cosine":
@@ -97,12 +109,18 @@ class LRSchedule:
                 self.bad_epochs = 0
         self._apply()
 
+    def rewarm(self, steps: int) -> None:
+        """Ramp the rate up again over the next ``steps`` steps (0: no ramp)."""
+        self.rewarm_start, self.rewarm_steps = self.step_count, max(int(steps), 0)
+        self._apply()
+
     def reset_best(self) -> None:
         """Forget the best validation loss (when the loss changes meaning)."""
         self.best, self.bad_epochs = math.inf, 0
 
     def state_dict(self) -> dict:
-        return {k: getattr(self, k) for k in ("step_count", "plateau_lr", "best", "bad_epochs")}
+        return {k: getattr(self, k) for k in ("step_count", "plateau_lr", "best", "bad_epochs",
+                                              "rewarm_start", "rewarm_steps")}
 
     def load_state_dict(self, state: dict) -> None:
         for key, value in state.items():

@@ -249,7 +249,11 @@ def train(config: TrainConfig | str | os.PathLike | dict, resume: bool = False,
             # The validation loss changes meaning: choose the best among stage-two epochs.
             best_loss, bad_epochs = math.inf, 0
             schedule.reset_best()
-            log(f"epoch {epoch}: stage two, energy weight {stage_two_energy:g}")
+            if cfg.stage_two_restart:
+                base.state.clear()  # moment estimates of the old loss scale
+                schedule.rewarm(max(round(cfg.warmup_epochs * steps_per_epoch), steps_per_epoch))
+            log(f"epoch {epoch}: stage two, energy weight {stage_two_energy:g}"
+                + (", optimiser restarted" if cfg.stage_two_restart else ""))
         potential.train()
         order = np.random.default_rng([cfg.seed, epoch]).permutation(len(train_graphs))
         sums = {"loss": 0.0, "energy": 0.0, "forces": 0.0, "stress": 0.0}

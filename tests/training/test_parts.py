@@ -57,6 +57,22 @@ def test_warmup_then_cosine():
     np.testing.assert_allclose(lrs[4:], 0.5 * (1 + np.cos(np.pi * t)), atol=1e-12)
 
 
+def test_rewarm_ramps_the_scheduled_rate_up_again():
+    opt, s = _schedule("cosine", lr=1.0, total_steps=20, warmup_steps=0, lr_min=0.0)
+    for _ in range(10):
+        s.step()
+    s.rewarm(4)
+    lrs = []
+    for _ in range(6):
+        lrs.append(opt.param_groups[0]["lr"])
+        s.step()
+    cosine = 0.5 * (1 + np.cos(np.pi * np.arange(10, 16) / 20))
+    np.testing.assert_allclose(lrs, cosine * [0.25, 0.5, 0.75, 1.0, 1.0, 1.0], atol=1e-12)
+    _, restored = _schedule("cosine", lr=1.0, total_steps=20, warmup_steps=0, lr_min=0.0)
+    restored.load_state_dict(s.state_dict())
+    assert restored.current_lr() == s.current_lr()
+
+
 def test_plateau_reduces_after_patience():
     opt, s = _schedule("plateau", lr=1.0, factor=0.5, patience=2, lr_min=0.2)
     for loss in [1.0, 0.9, 0.95, 0.95]:

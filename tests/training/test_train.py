@@ -83,8 +83,11 @@ def _state(path):
 @pytest.mark.parametrize("sam, dtype", [(False, "float64"), (True, "float32")])
 def test_resume_after_sigkill_equals_uninterrupted(small_li, tmp_path, sam, dtype):
     epochs = 6
+    # The kill usually falls before the stage-two switch (epoch 5), whose optimiser restart
+    # must then happen on resume exactly as in the uninterrupted run.
     settings = {"max_epochs": epochs, "sam": sam, "lr_schedule": "cosine", "warmup_epochs": 1,
-                "grad_clip": 5.0, "dtype": dtype}
+                "grad_clip": 5.0, "dtype": dtype, "stage_two_fraction": 1 / 3,
+                "stage_two_energy_weight": 100.0}
     threads = torch.get_num_threads()
     try:
         train(load_config(_config(small_li, tmp_path / "full", **settings)), log=lambda _: None)
@@ -174,17 +177,27 @@ def test_early_stopping_when_validation_stalls(small_li, tmp_path):
     assert pot.metadata["training"]["best_epoch"] == 1
 
 
-def test_stage_two_switches_the_energy_weight_and_picks_its_best(small_li, tmp_path):
+@pytest.mark.parametrize("restart", [True, False])
+def test_stage_two_switches_the_energy_weight_and_picks_its_best(small_li, tmp_path, restart):
     lines = []
     threads = torch.get_num_threads()
     try:
         pot = train(load_config(_config(small_li, tmp_path / "run", max_epochs=4,
                                         energy_weight=1.0, stage_two_fraction=0.5,
-                                        stage_two_energy_weight=1000.0)),
+                                        stage_two_energy_weight=1000.0,
+                                        stage_two_restart=restart)),
                     log=lines.append)
     finally:
         torch.set_num_threads(threads)
-    assert "epoch 3: stage two, energy weight 1000" in lines
+    assert ("epoch 3: stage two, energy weight 1000" + (", optimiser restarted" if restart else "")
+            in lines)
+    # 8 training structures, batch 2: 4 steps an epoch. A restart clears Adam's state at the
+    # switch, so its step count covers only stage two, and the rate ramps up over one epoch.
+    state = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=False)
+    steps = {float(s["step"]) for s in state["optimizer"]["state"].values()}
+    assert steps == {8.0 if restart else 16.0}
+    assert state["schedule"]["rewarm_steps"] == (4 if restart else 0)
+    assert state["schedule"]["rewarm_start"] == (8 if restart else 0)
     rows = _rows(tmp_path / "run" / "metrics.csv")
     # The training loss of a stage-two epoch is the stage-two sum of its terms.
     for row, weight in zip(rows, (1.0, 1.0, 1000.0, 1000.0)):
