@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from ase_mlip import load_potential
 from ase_mlip.data import AtomicGraph
 from ase_mlip.training import (
     LRSchedule,
@@ -151,3 +152,13 @@ def test_shipped_configs_load_and_point_at_shipped_data(element):
     assert cfg.model["species"] == [element]
     assert cfg.potential_path.resolve() == (repo / "potentials" / element / f"{element}.mlip").resolve()
     assert "test" not in Path(cfg.train_file[0]).name  # the test split is for the final report only
+    # The config is the one that made the shipped file (paths and thread count aside; files
+    # written before stage_two_restart existed trained without the restart).
+    made = dict(load_potential(cfg.potential_path).metadata["training"]["config"])
+    made.setdefault("stage_two_restart", False)
+    here = cfg.to_dict()
+    if not here["stage_two_fraction"]:
+        made.pop("stage_two_restart"), here.pop("stage_two_restart")
+    paths = {"train_file", "validation_file", "output_dir", "potential_file", "num_threads"}
+    assert {k: v for k, v in made.items() if k not in paths} == {
+        k: v for k, v in here.items() if k not in paths}
