@@ -52,6 +52,8 @@ CHECKPOINT_VERSION = 1
 PLOT_INTERVAL_S = 60.0  # redraw the learning curve at most this often (and at the end)
 # Settings that may differ between a run and its resumption.
 _RESUMABLE_CHANGES = {"max_epochs", "early_stopping_patience", "num_threads", "device", "progress"}
+# Settings newer than checkpoint version 1, with the behaviour of the code before them.
+_ADDED_SETTINGS = {"stage_two_restart": False}
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
@@ -205,8 +207,11 @@ def train(config: TrainConfig | str | os.PathLike | dict, resume: bool = False,
         if state.get("version") != CHECKPOINT_VERSION:
             raise ValueError(f"{checkpoint_path} has checkpoint version {state.get('version')}, "
                              f"this code writes {CHECKPOINT_VERSION}; start a new run")
+        # Settings added since the checkpoint was written take the value that reproduces
+        # what the code did then.
+        written = {**_ADDED_SETTINGS, **state["config"]}
         changed = sorted(k for k, v in cfg.to_dict().items()
-                         if k not in _RESUMABLE_CHANGES and state["config"].get(k) != v)
+                         if k not in _RESUMABLE_CHANGES and written.get(k) != v)
         if changed:
             raise ValueError(
                 f"the config changed since {checkpoint_path} was written ({changed}); resuming "

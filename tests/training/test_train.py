@@ -158,6 +158,18 @@ def test_resume_refuses_a_changed_config(small_li, tmp_path):
         with pytest.raises(ValueError, match=r"config changed .*\['lr'\]"):
             train(load_config(_config(small_li, tmp_path / "run", max_epochs=2, lr=0.5)),
                   resume=True, log=lambda _: None)
+        # A checkpoint written before stage_two_restart existed (no restart then) resumes only
+        # with the restart switched off.
+        path = tmp_path / "run" / "checkpoint.pt"
+        state = torch.load(path, weights_only=False)
+        del state["config"]["stage_two_restart"]
+        torch.save(state, path)
+        with pytest.raises(ValueError, match=r"config changed .*\['stage_two_restart'\]"):
+            train(load_config(_config(small_li, tmp_path / "run", max_epochs=2)),
+                  resume=True, log=lambda _: None)
+        train(load_config(_config(small_li, tmp_path / "run", max_epochs=2,
+                                  stage_two_restart=False)), resume=True, log=lambda _: None)
+        assert len(_rows(tmp_path / "run" / "metrics.csv")) == 2
     finally:
         torch.set_num_threads(threads)
 
