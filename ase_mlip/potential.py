@@ -38,7 +38,6 @@ import hashlib
 import io
 import json
 import os
-import tempfile
 import zipfile
 import zlib
 from pathlib import Path
@@ -49,6 +48,7 @@ import torch
 from ase.data import atomic_numbers
 from torch import nn
 
+from ._atomic import atomic_write
 from .models import Allegro, AllegroConfig
 from .models._zbl import ZBLRepulsion
 
@@ -202,17 +202,9 @@ class Potential(nn.Module):
             "metadata": self.metadata,
             "weights_sha256": hashlib.sha256(weights_bytes).hexdigest(),
         }
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as fh, zipfile.ZipFile(fh, "w", zipfile.ZIP_DEFLATED) as zf:
-                zf.writestr("meta.json", json.dumps(meta, indent=2, sort_keys=True))
-                zf.writestr("weights.npz", weights_bytes)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        with atomic_write(path) as fh, zipfile.ZipFile(fh, "w", zipfile.ZIP_DEFLATED) as zf:
+            zf.writestr("meta.json", json.dumps(meta, indent=2, sort_keys=True))
+            zf.writestr("weights.npz", weights_bytes)
 
     def extra_repr(self) -> str:
         return f"species={self.species}, r_cut={self.r_cut}, dtype={self.dtype}"

@@ -175,3 +175,51 @@ def test_version_2_file_with_stored_coupling_constants_loads(tmp_path):
     _rewrite(tmp_path / "new.mlip", tmp_path / "stray.mlip", meta_change=as_version_2, weights=weights)
     with pytest.raises(ValueError, match="stray"):
         load_potential(tmp_path / "stray.mlip")
+
+
+def test_saved_files_get_the_usual_permissions(tmp_path):
+    """Potential files and checkpoints are readable as the umask allows, like any
+    file ``open()`` creates; replacing a file keeps that file's permissions."""
+    import os
+    import stat
+
+    from ase_mlip.training._checkpoint import load_checkpoint, save_checkpoint
+
+    pot = small_potential()
+    old = os.umask(0o022)
+    try:
+        pot.save(tmp_path / "a.mlip")
+        save_checkpoint({"step": 1}, tmp_path / "checkpoint.pt")
+        os.umask(0o027)
+        pot.save(tmp_path / "b.mlip")
+        (tmp_path / "c.mlip").write_bytes(b"old")
+        os.chmod(tmp_path / "c.mlip", 0o640)
+        os.umask(0o077)
+        pot.save(tmp_path / "c.mlip")
+    finally:
+        os.umask(old)
+
+    def mode(name):
+        return stat.S_IMODE((tmp_path / name).stat().st_mode)
+
+    assert mode("a.mlip") == 0o644
+    assert mode("checkpoint.pt") == 0o644
+    assert mode("b.mlip") == 0o640
+    assert mode("c.mlip") == 0o640
+    load_potential(tmp_path / "c.mlip")
+    assert load_checkpoint(tmp_path / "checkpoint.pt") == {"step": 1}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.mlip", "b.mlip", "c.mlip", "checkpoint.pt"]
+
+
+def test_failed_save_leaves_the_old_file_and_no_temporary(saved, tmp_path, monkeypatch):
+    path, pot = saved
+    before = path.read_bytes()
+
+    def broken(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(zipfile.ZipFile, "writestr", broken)
+    with pytest.raises(OSError, match="disk full"):
+        pot.save(path)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]
