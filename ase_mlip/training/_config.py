@@ -5,16 +5,16 @@ the list of known ones. Relative paths written in a YAML file are taken
 relative to the folder holding that file, so a config works from any working
 directory; the default ``output_dir`` is relative to the working directory.
 
-Example (``potentials/Li/config.yaml``)::
+Example (``potentials/Li/config.yaml`` shortened; that file has every setting)::
 
     train_file: ../../data/mlearn/Li/training.json
     validation_fraction: 0.1
     output_dir: ../../runs/Li        # checkpoint, metrics.csv, learning_curve.png
     potential_file: Li.mlip          # next to this config
-    model: {species: [Li], r_cut: 5.0, num_layers: 2, l_max: 1}
-    energy_weight: 100.0
+    model: {species: [Li], r_cut: 5.0, num_layers: 2, l_max: 3}
+    energy_weight: 20.0
     forces_weight: 1.0
-    max_epochs: 300
+    max_epochs: 150
 """
 
 from __future__ import annotations
