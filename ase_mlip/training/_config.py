@@ -126,6 +126,12 @@ class TrainConfig:
         Stop after this many epochs without validation improvement (None: never).
     grad_clip : float or None
         Clip the global gradient norm to this value (None: no clipping).
+    divergence_factor : float or None
+        Stop when an epoch's mean training loss is not finite or exceeds this
+        multiple of the lowest one of its stage (1000; None: never). Once the
+        loss has jumped that far the weights are ruined and the rest of the
+        run would be spent on them; the potential file keeps the best epoch
+        before the jump. Lower ``lr`` and start again.
 
     Numerics
     --------
@@ -174,6 +180,7 @@ class TrainConfig:
     plateau_patience: int = 10
     early_stopping_patience: int | None = None
     grad_clip: float | None = None
+    divergence_factor: float | None = 1000.0
     dtype: str = "float64"
     seed: int = 0
     num_threads: int | None = None
@@ -216,6 +223,8 @@ class TrainConfig:
             raise ValueError(f"stage_two_energy_weight must be >= 0, got {self.stage_two_energy_weight}")
         if self.grad_clip is not None and not self.grad_clip > 0:
             raise ValueError(f"grad_clip must be > 0 or null, got {self.grad_clip}")
+        if self.divergence_factor is not None and not self.divergence_factor > 1:
+            raise ValueError(f"divergence_factor must be > 1 or null, got {self.divergence_factor}")
         if not isinstance(self.model, dict):
             raise TypeError(f"model must be a mapping of hyperparameters, got {self.model!r}")
         for key in ("dtype", "seed"):

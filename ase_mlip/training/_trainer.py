@@ -51,7 +51,8 @@ CHECKPOINT_NAME = "checkpoint.pt"
 CHECKPOINT_VERSION = 1
 PLOT_INTERVAL_S = 60.0  # redraw the learning curve at most this often (and at the end)
 # Settings that may differ between a run and its resumption.
-_RESUMABLE_CHANGES = {"max_epochs", "early_stopping_patience", "num_threads", "device", "progress"}
+_RESUMABLE_CHANGES = {"max_epochs", "early_stopping_patience", "divergence_factor", "num_threads",
+                      "device", "progress"}
 # Settings newer than checkpoint version 1, with the behaviour of the code before them.
 _ADDED_SETTINGS = {"stage_two_restart": False}
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
@@ -314,6 +315,12 @@ def train(config: TrainConfig | str | os.PathLike | dict, resume: bool = False,
         if cfg.early_stopping_patience is not None and bad_epochs >= cfg.early_stopping_patience:
             log(f"early stopping after epoch {epoch}: no improvement for {bad_epochs} epochs")
             finished = True
+        jump = _divergence(history, stage_two_start, cfg.divergence_factor)
+        if jump is not None:
+            log(f"training diverged at epoch {epoch}: {jump}; stopping. The potential file holds "
+                f"epoch {best_epoch}, the best by validation loss. Lower lr (now {cfg.lr:g}) and start "
+                "again in a new output_dir.")
+            finished = True
 
         if improved:  # the best potential so far, usable while training runs
             _write_potential(potential, best_state, cfg, record, history, best_epoch,
@@ -341,6 +348,28 @@ def train(config: TrainConfig | str | os.PathLike | dict, resume: bool = False,
                             len(train_graphs), len(val_graphs))
     log(f"best epoch {best_epoch}: potential written to {cfg.potential_path}")
     return best
+
+
+def _divergence(history: list[dict], stage_two_start: int,
+                factor: float | None) -> str | None:
+    """Why the last epoch of ``history`` counts as diverged, or None if it does not.
+
+    It does when its mean training loss is not finite or is above ``factor`` times the
+    lowest one of its stage (the second stage weights the loss differently).
+    """
+    if factor is None or not history:
+        return None
+    last = history[-1]
+    loss = last["train_loss"]
+    if not math.isfinite(loss):
+        return f"the mean training loss is {loss}"
+    stage = last["epoch"] > stage_two_start
+    earlier = [row["train_loss"] for row in history[:-1]
+               if (row["epoch"] > stage_two_start) == stage and math.isfinite(row["train_loss"])]
+    if earlier and loss > factor * min(earlier):
+        return (f"the mean training loss {loss:.3g} is {loss / min(earlier):.3g}x the lowest "
+                f"of this stage ({min(earlier):.3g})")
+    return None
 
 
 def _write_potential(potential: Potential, best_state: dict, cfg: TrainConfig, record: dict,

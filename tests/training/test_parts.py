@@ -157,6 +157,21 @@ def test_shipped_configs_load_and_point_at_shipped_data(element):
     made = dict(load_potential(cfg.potential_path).metadata["training"]["config"])
     made.setdefault("stage_two_restart", False)
     here = cfg.to_dict()
+    # divergence_factor only stops a run. A file made before it existed ran to the end, so
+    # the stop would have changed nothing if no epoch of its metrics trips the rule.
+    if "divergence_factor" not in made:
+        import csv
+
+        from ase_mlip.training._trainer import _divergence
+
+        with open(repo / "potentials" / element / "metrics.csv") as handle:
+            rows = [{"epoch": int(r["epoch"]), "train_loss": float(r["train_loss"])}
+                    for r in csv.DictReader(handle)]
+        stage_two_start = cfg.max_epochs - round(cfg.stage_two_fraction * cfg.max_epochs)
+        assert len(rows) == cfg.max_epochs
+        assert all(_divergence(rows[:n], stage_two_start, here["divergence_factor"]) is None
+                   for n in range(1, len(rows) + 1))
+        made["divergence_factor"] = here["divergence_factor"]
     if not here["stage_two_fraction"]:
         made.pop("stage_two_restart"), here.pop("stage_two_restart")
     paths = {"train_file", "validation_file", "output_dir", "potential_file", "num_threads"}

@@ -189,6 +189,58 @@ def test_early_stopping_when_validation_stalls(small_li, tmp_path):
     assert pot.metadata["training"]["best_epoch"] == 1
 
 
+def test_a_diverged_run_stops_and_keeps_the_best_file(small_li, tmp_path, monkeypatch):
+    # From the third epoch on every loss (training and validation) is scaled by 1e6, as
+    # when the weights have blown up: the run must stop there, not train on to max_epochs.
+    from ase_mlip.training import _trainer
+
+    calls = {"n": 0}
+    steps = 4 + 1  # per epoch: 8 training structures in batches of 2, one validation
+    real = _trainer.weighted_loss
+
+    def blown_up(*args, **kwargs):
+        calls["n"] += 1
+        loss, terms = real(*args, **kwargs)
+        return (loss * 1e6, terms) if calls["n"] > 2 * steps else (loss, terms)
+
+    monkeypatch.setattr(_trainer, "weighted_loss", blown_up)
+    lines = []
+    threads = torch.get_num_threads()
+    try:
+        pot = train(load_config(_config(small_li, tmp_path / "run", max_epochs=6)),
+                    log=lines.append)
+    finally:
+        torch.set_num_threads(threads)
+    rows = _rows(tmp_path / "run" / "metrics.csv")
+    assert len(rows) == 3
+    assert any("training diverged at epoch 3" in line and "Lower lr" in line for line in lines)
+    assert pot.metadata["training"]["best_epoch"] in (1, 2)
+    assert load_potential(tmp_path / "run" / "potential.mlip").metadata["training"]["epochs_run"] == 3
+    # The stop is final: resuming does not train the ruined weights further.
+    monkeypatch.setattr(_trainer, "weighted_loss", real)
+    train(load_config(_config(small_li, tmp_path / "run", max_epochs=6)), resume=True,
+          log=lambda _: None)
+    assert len(_rows(tmp_path / "run" / "metrics.csv")) == 3
+
+
+def test_divergence_rule():
+    from ase_mlip.training._trainer import _divergence
+
+    def history(*losses):
+        return [{"epoch": i + 1, "train_loss": x} for i, x in enumerate(losses)]
+
+    assert _divergence(history(1.0, 0.1, 0.05, 40.0), 100, 1000.0) is None
+    assert "1e+03x" in _divergence(history(1.0, 0.1, 0.05, 50.1), 100, 1000.0)
+    assert _divergence(history(1.0, 0.1, float("nan")), 100, 1000.0) is not None
+    assert _divergence(history(1.0, 0.1, float("inf")), 100, None) is None
+    assert _divergence(history(5.0), 100, 1000.0) is None
+    # The second stage (epochs after 2) is compared only with itself: its loss scale differs.
+    assert _divergence(history(1.0, 1e-4, 0.5, 0.3), 2, 1000.0) is None
+    assert _divergence(history(1.0, 0.5, 1e-4, 0.2), 2, 1000.0) is not None
+    with pytest.raises(ValueError, match="divergence_factor"):
+        load_config({"train_file": "x.json", "divergence_factor": 0.5})
+
+
 @pytest.mark.parametrize("restart", [True, False])
 def test_stage_two_switches_the_energy_weight_and_picks_its_best(small_li, tmp_path, restart):
     lines = []
