@@ -239,7 +239,7 @@ def train(config: TrainConfig | str | os.PathLike | dict, resume: bool = False,
 
     bar = tqdm(total=steps_per_epoch * cfg.max_epochs, initial=steps_per_epoch * epoch,
                disable=not cfg.progress, unit="step", dynamic_ncols=True)
-    stage_two_start = cfg.max_epochs - round(cfg.stage_two_fraction * cfg.max_epochs)
+    stage_two_start = _stage_two_start(cfg)
     stage_two_energy = (cfg.energy_weight if cfg.stage_two_energy_weight is None
                         else cfg.stage_two_energy_weight)
     postfix = {}
@@ -366,10 +366,16 @@ def _divergence(history: list[dict], stage_two_start: int,
     stage = last["epoch"] > stage_two_start
     earlier = [row["train_loss"] for row in history[:-1]
                if (row["epoch"] > stage_two_start) == stage and math.isfinite(row["train_loss"])]
-    if earlier and loss > factor * min(earlier):
-        return (f"the mean training loss {loss:.3g} is {loss / min(earlier):.3g}x the lowest "
-                f"of this stage ({min(earlier):.3g})")
+    lowest = min(earlier, default=math.inf)
+    if loss > factor * lowest:
+        return (f"the mean training loss {loss:.3g} is {loss / lowest:.3g}x the lowest "
+                f"of this stage ({lowest:.3g})")
     return None
+
+
+def _stage_two_start(cfg: TrainConfig) -> int:
+    """The last epoch of the first stage (``max_epochs`` when there is no second stage)."""
+    return cfg.max_epochs - round(cfg.stage_two_fraction * cfg.max_epochs)
 
 
 def _write_potential(potential: Potential, best_state: dict, cfg: TrainConfig, record: dict,

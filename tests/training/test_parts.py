@@ -162,12 +162,12 @@ def test_shipped_configs_load_and_point_at_shipped_data(element):
     if "divergence_factor" not in made:
         import csv
 
-        from ase_mlip.training._trainer import _divergence
+        from ase_mlip.training._trainer import _divergence, _stage_two_start
 
         with open(repo / "potentials" / element / "metrics.csv") as handle:
             rows = [{"epoch": int(r["epoch"]), "train_loss": float(r["train_loss"])}
                     for r in csv.DictReader(handle)]
-        stage_two_start = cfg.max_epochs - round(cfg.stage_two_fraction * cfg.max_epochs)
+        stage_two_start = _stage_two_start(cfg)
         assert len(rows) == cfg.max_epochs
         assert all(_divergence(rows[:n], stage_two_start, here["divergence_factor"]) is None
                    for n in range(1, len(rows) + 1))
