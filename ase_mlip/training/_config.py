@@ -72,6 +72,13 @@ class TrainConfig:
     energy_weight, forces_weight, stress_weight : float
         Weights of the energy-per-atom (eV/atom), force-component (eV/A)
         and stress-component (eV/A^3) terms (1.0, 1.0, 0.0).
+    group_weights : dict
+        Loss weight per group (``config_type``/mlearn ``group``), e.g.
+        ``{Surface: 5.0}``: the energy, force and stress errors of every
+        structure of that group count this many times in the training and
+        validation losses; groups not named count once ({}). Use it for a
+        kind of structure that is rare in the data but matters (surfaces,
+        defects). Every named group must occur in the training data.
     stage_two_fraction : float
         Fraction of ``max_epochs`` at the end trained with
         ``stage_two_energy_weight`` instead of ``energy_weight`` (0.0: no
@@ -159,6 +166,7 @@ class TrainConfig:
     energy_weight: float = 1.0
     forces_weight: float = 1.0
     stress_weight: float = 0.0
+    group_weights: dict = field(default_factory=dict)
     stage_two_fraction: float = 0.0
     stage_two_energy_weight: float | None = None
     stage_two_restart: bool = True
@@ -225,6 +233,13 @@ class TrainConfig:
             raise ValueError(f"grad_clip must be > 0 or null, got {self.grad_clip}")
         if self.divergence_factor is not None and not self.divergence_factor > 1:
             raise ValueError(f"divergence_factor must be > 1 or null, got {self.divergence_factor}")
+        if not isinstance(self.group_weights, dict):
+            raise TypeError(f"group_weights must be a mapping of group name to weight, "
+                            f"got {self.group_weights!r}")
+        self.group_weights = {str(k): float(v) for k, v in self.group_weights.items()}
+        for group, w in self.group_weights.items():
+            if not (w >= 0 and w < float("inf")):
+                raise ValueError(f"group_weights[{group!r}] must be a finite number >= 0, got {w}")
         if not isinstance(self.model, dict):
             raise TypeError(f"model must be a mapping of hyperparameters, got {self.model!r}")
         for key in ("dtype", "seed"):

@@ -17,18 +17,22 @@ The loss is
 
 with ``rho(x) = x^2`` (MSE) or the Huber function scaled so that it equals
 ``x^2`` for ``|x| < delta`` and grows as ``2 delta |x| - delta^2`` beyond.
+With group weights ``g_s`` (``TrainConfig.group_weights``) every ``rho`` of
+structure s, and of its atoms, is multiplied by ``g_s`` inside the means.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from ase_mlip.data import GraphBatch
 from ase_mlip.potential import energy_and_edge_forces
 
-__all__ = ["Prediction", "predict", "Errors", "batch_errors", "weighted_loss"]
+__all__ = ["Prediction", "predict", "Errors", "batch_errors", "weighted_loss", "group_weight_vector"]
 
 
 @dataclass
@@ -97,32 +101,62 @@ class Errors:
         (num_atoms, 3), eV/Angstrom.
     stress : torch.Tensor
         (num_structures_with_stress, 3, 3), eV/Angstrom^3.
+    energy_weights, forces_weights, stress_weights : torch.Tensor or None
+        Group weight of each entry of ``energy_per_atom`` (per structure),
+        ``forces`` (per atom) and ``stress`` (per structure with stress);
+        None: all 1.
     """
 
     energy_per_atom: torch.Tensor
     forces: torch.Tensor
     stress: torch.Tensor
+    energy_weights: torch.Tensor | None = None
+    forces_weights: torch.Tensor | None = None
+    stress_weights: torch.Tensor | None = None
 
 
-def batch_errors(prediction: Prediction, batch: GraphBatch) -> Errors:
-    """Errors of a prediction against the batch's reference labels."""
+def group_weight_vector(groups: Sequence[str], group_weights: Mapping[str, float] | None) -> np.ndarray | None:
+    """Weight of each structure from its group (1 for groups not named); None without weights."""
+    if not group_weights:
+        return None
+    return np.array([group_weights.get(g, 1.0) for g in groups], dtype=np.float64)
+
+
+def batch_errors(prediction: Prediction, batch: GraphBatch,
+                 group_weights: Mapping[str, float] | None = None) -> Errors:
+    """Errors of a prediction against the batch's reference labels.
+
+    ``group_weights`` maps group names to loss weights (see :func:`weighted_loss`).
+    """
     num_atoms = batch.num_atoms.to(prediction.energy.dtype)
-    return Errors(
+    errors = Errors(
         energy_per_atom=(prediction.energy - batch.energy) / num_atoms,
         forces=prediction.forces - batch.forces,
         stress=(prediction.stress - batch.stress)[batch.has_stress],
     )
+    w = group_weight_vector(batch.groups, group_weights)
+    if w is not None:
+        w = torch.as_tensor(w, dtype=prediction.energy.dtype, device=prediction.energy.device)
+        errors.energy_weights = w
+        errors.forces_weights = w[batch.batch]
+        errors.stress_weights = w[batch.has_stress]
+    return errors
 
 
-def _penalty(x: torch.Tensor, kind: str, delta: float) -> torch.Tensor:
+def _penalty(x: torch.Tensor, kind: str, delta: float, weights: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean of rho(x); with ``weights`` (one per leading index of x) a weighted mean."""
     if x.numel() == 0:
         return x.new_zeros(())
     if kind == "mse":
-        return (x * x).mean()
-    if kind == "huber":
+        rho = x * x
+    elif kind == "huber":
         # 2 * torch's Huber: x^2 below delta, 2 delta |x| - delta^2 above.
-        return 2.0 * torch.nn.functional.huber_loss(x, torch.zeros_like(x), delta=delta)
-    raise ValueError(f"loss {kind!r} is unknown; use 'mse' or 'huber'")
+        rho = 2.0 * torch.nn.functional.huber_loss(x, torch.zeros_like(x), delta=delta, reduction="none")
+    else:
+        raise ValueError(f"loss {kind!r} is unknown; use 'mse' or 'huber'")
+    if weights is not None:
+        rho = rho * weights.reshape((-1,) + (1,) * (rho.dim() - 1))
+    return rho.mean()
 
 
 def weighted_loss(errors: Errors, energy_weight: float = 1.0, forces_weight: float = 1.0,
@@ -135,12 +169,13 @@ def weighted_loss(errors: Errors, energy_weight: float = 1.0, forces_weight: flo
     loss : torch.Tensor
         Scalar, differentiable.
     terms : dict
-        Unweighted ``energy``, ``forces``, ``stress`` terms as floats.
+        The ``energy``, ``forces``, ``stress`` terms as floats, before the
+        term weights (group weights, if any, are inside them).
     """
     terms = {
-        "energy": _penalty(errors.energy_per_atom, kind, delta),
-        "forces": _penalty(errors.forces, kind, delta),
-        "stress": _penalty(errors.stress, kind, delta),
+        "energy": _penalty(errors.energy_per_atom, kind, delta, errors.energy_weights),
+        "forces": _penalty(errors.forces, kind, delta, errors.forces_weights),
+        "stress": _penalty(errors.stress, kind, delta, errors.stress_weights),
     }
     loss = (energy_weight * terms["energy"] + forces_weight * terms["forces"]
             + stress_weight * terms["stress"])

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import csv
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +18,7 @@ from ase.units import GPa
 
 from ase_mlip.data import GraphBatch
 
-from ._loss import Errors, Prediction
+from ._loss import Errors, Prediction, group_weight_vector
 
 __all__ = ["ErrorCollector", "error_summary", "write_csv", "plot_learning_curve", "plot_parity"]
 
@@ -112,18 +112,27 @@ class ErrorCollector:
         energy, f_pred, f_ref, s = self._arrays(mask)
         return error_summary(energy[:, 0] - energy[:, 1], f_pred - f_ref, s[:, 0] - s[:, 1])
 
-    def errors(self, dtype: torch.dtype = torch.float64) -> Errors:
-        """All errors as :class:`Errors` (for the validation loss)."""
+    def errors(self, dtype: torch.dtype = torch.float64,
+               group_weights: Mapping[str, float] | None = None) -> Errors:
+        """All errors as :class:`Errors` (for the validation loss), with group weights if given."""
         energy, f_pred, f_ref, s = self._arrays(np.ones(len(self.groups), bool))
         s_err = s[:, 0] - s[:, 1]  # [M, 6] -> symmetric [M, 3, 3]
         full = np.zeros((s_err.shape[0], 3, 3))
         full[:, _VOIGT[0], _VOIGT[1]] = s_err
         full[:, _VOIGT[1], _VOIGT[0]] = s_err
-        return Errors(
+        errors = Errors(
             energy_per_atom=torch.as_tensor(energy[:, 0] - energy[:, 1], dtype=dtype),
             forces=torch.as_tensor(f_pred - f_ref, dtype=dtype),
             stress=torch.as_tensor(full, dtype=dtype),
         )
+        w = group_weight_vector(self.groups, group_weights)
+        if w is not None:
+            atoms_per_structure = [f[0].shape[0] for f in self.forces]
+            errors.energy_weights = torch.as_tensor(w, dtype=dtype)
+            errors.forces_weights = torch.as_tensor(np.repeat(w, atoms_per_structure), dtype=dtype)
+            has_stress = np.array([x is not None for x in self.stress], dtype=bool)
+            errors.stress_weights = torch.as_tensor(w[has_stress], dtype=dtype)
+        return errors
 
     def plot_parity(self, path: str | os.PathLike, title: str = "") -> None:
         """Write parity plots (energy, forces, stress) to a PNG file."""

@@ -30,6 +30,7 @@ from ase_mlip.data import (
     AtomicGraph,
     batch_graphs,
     build_graphs,
+    config_type,
     dataset_statistics,
     format_statistics,
     load_dataset,
@@ -54,7 +55,7 @@ PLOT_INTERVAL_S = 60.0  # redraw the learning curve at most this often (and at t
 _RESUMABLE_CHANGES = {"max_epochs", "early_stopping_patience", "divergence_factor", "num_threads",
                       "device", "progress"}
 # Settings newer than checkpoint version 1, with the behaviour of the code before them.
-_ADDED_SETTINGS = {"stage_two_restart": False}
+_ADDED_SETTINGS = {"stage_two_restart": False, "group_weights": {}}
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
@@ -104,6 +105,14 @@ def _load_data(cfg: TrainConfig, log: Callable[[str], None]):
         train_frames = [train_frames[i] for i in train_idx]
     if species is None:
         species = sorted({s for atoms in train_frames for s in atoms.get_chemical_symbols()})
+    if cfg.group_weights:
+        present = sorted({config_type(atoms) for atoms in train_frames})
+        missing = sorted(set(cfg.group_weights) - set(present))
+        if missing:
+            raise ValueError(f"group_weights names {missing}, which no training structure belongs to; "
+                             f"the groups of the training data are {present}")
+        log("group weights: " + ", ".join(f"{g} {w:g}" for g, w in cfg.group_weights.items())
+            + " (other groups 1)")
     log(format_statistics(dataset_statistics(train_frames), "training data"))
     log(format_statistics(dataset_statistics(val_frames), "validation data"))
     return list(species), train_frames, val_frames
@@ -270,8 +279,8 @@ def train(config: TrainConfig | str | os.PathLike | dict, resume: bool = False,
 
             def closure():
                 optimizer.zero_grad()
-                loss, terms = weighted_loss(batch_errors(predict(potential, batch, True), batch),
-                                            **weights)
+                errors = batch_errors(predict(potential, batch, True), batch, cfg.group_weights)
+                loss, terms = weighted_loss(errors, **weights)
                 loss.backward()
                 terms_box.setdefault("terms", terms)
                 terms_box.setdefault("loss", float(loss.detach()))
@@ -295,7 +304,8 @@ def train(config: TrainConfig | str | os.PathLike | dict, resume: bool = False,
         potential.eval()
         with ema.average_parameters(potential):
             collector = evaluate_graphs(potential, val_graphs, batch_size=max(cfg.batch_size, 8))
-            val_loss, _ = weighted_loss(collector.errors(dtype=dtype), **weights)
+            val_loss, _ = weighted_loss(collector.errors(dtype=dtype, group_weights=cfg.group_weights),
+                                        **weights)
             val_loss = float(val_loss)
             improved = val_loss < best_loss
             if improved:

@@ -9,9 +9,12 @@ import pytest
 import torch
 
 from ase_mlip import load_potential
-from ase_mlip.data import AtomicGraph
+from ase_mlip.data import AtomicGraph, batch_graphs
 from ase_mlip.training import (
+    ErrorCollector,
     LRSchedule,
+    Prediction,
+    batch_errors,
     ExponentialMovingAverage,
     TrainConfig,
     average_num_neighbors,
@@ -140,6 +143,66 @@ def test_huber_equals_mse_for_small_errors_and_is_linear_beyond():
     assert terms["stress"] == 0.0
 
 
+def _labelled(n, group, stress, rng):
+    sym = rng.normal(size=(3, 3))
+    return AtomicGraph(species=np.zeros(n, np.int64), edge_index=np.zeros((2, 0), np.int64),
+                       edge_vec=np.zeros((0, 3)), energy=float(rng.normal()),
+                       forces=rng.normal(size=(n, 3)), stress=sym + sym.T if stress else None,
+                       volume=10.0 if stress else 0.0, group=group)
+
+
+@pytest.mark.parametrize("kind", ["mse", "huber"])
+def test_group_weights_scale_each_structures_terms(kind):
+    rng = np.random.default_rng(7)
+    graphs = [_labelled(2, "bulk", True, rng), _labelled(1, "surface", False, rng),
+              _labelled(3, "surface", True, rng), _labelled(2, "bulk", False, rng)]
+    batch = batch_graphs(graphs)
+    sym = rng.normal(size=(4, 3, 3))
+    prediction = Prediction(energy=batch.energy + torch.as_tensor(rng.normal(size=4)),
+                            forces=batch.forces + torch.as_tensor(rng.normal(size=(8, 3))),
+                            stress=torch.as_tensor(sym + sym.transpose(0, 2, 1)))
+    weights = {"surface": 4.0, "vacancy": 9.0}  # a group absent from the batch changes nothing
+    w = np.array([1.0, 4.0, 4.0, 1.0])
+
+    def rho(x):
+        x = np.asarray(x)
+        return x * x if kind == "mse" else np.where(abs(x) < 0.3, x * x, 2 * 0.3 * abs(x) - 0.09)
+
+    n = np.array([2, 1, 3, 2])
+    de = (prediction.energy - batch.energy).numpy() / n
+    df = (prediction.forces - batch.forces).numpy()
+    ds = (prediction.stress - batch.stress).numpy()[[0, 2]]
+    expected = {"energy": np.mean(w * rho(de)),
+                "forces": np.mean(np.repeat(w, n)[:, None] * rho(df)),
+                "stress": np.mean(w[[0, 2], None, None] * rho(ds))}
+    loss, terms = weighted_loss(batch_errors(prediction, batch, weights), energy_weight=10.0,
+                                stress_weight=0.5, kind=kind, delta=0.3)
+    for key in expected:
+        assert terms[key] == pytest.approx(expected[key], rel=1e-12), key
+    total = 10.0 * expected["energy"] + expected["forces"] + 0.5 * expected["stress"]
+    assert loss.item() == pytest.approx(total, rel=1e-12)
+    # The validation path (errors gathered structure by structure) weights the same way.
+    collector = ErrorCollector()
+    collector.add(prediction, batch)
+    _, val_terms = weighted_loss(collector.errors(group_weights=weights), kind=kind, delta=0.3)
+    for key in expected:
+        assert val_terms[key] == pytest.approx(expected[key], rel=1e-12), key
+    # No weights, or an empty mapping, is the plain mean.
+    for none in (None, {}):
+        _, plain = weighted_loss(batch_errors(prediction, batch, none), kind=kind, delta=0.3)
+        assert plain["energy"] == pytest.approx(np.mean(rho(de)), rel=1e-12)
+        _, plain = weighted_loss(collector.errors(group_weights=none), kind=kind, delta=0.3)
+        assert plain["forces"] == pytest.approx(np.mean(rho(df)), rel=1e-12)
+
+
+def test_group_weights_are_checked():
+    with pytest.raises(ValueError, match=r"group_weights\['Surface'\] must be a finite number >= 0"):
+        TrainConfig(train_file="x", group_weights={"Surface": -1})
+    with pytest.raises(TypeError, match="group_weights must be a mapping"):
+        TrainConfig(train_file="x", group_weights=[2.0])
+    assert TrainConfig(train_file="x", group_weights={"Surface": 5}).group_weights == {"Surface": 5.0}
+
+
 @pytest.mark.parametrize("element", ["Li", "Mo", "Si"])
 def test_shipped_configs_load_and_point_at_shipped_data(element):
     from pathlib import Path
@@ -152,10 +215,11 @@ def test_shipped_configs_load_and_point_at_shipped_data(element):
     assert cfg.model["species"] == [element]
     assert cfg.potential_path.resolve() == (repo / "potentials" / element / f"{element}.mlip").resolve()
     assert "test" not in Path(cfg.train_file[0]).name  # the test split is for the final report only
-    # The config is the one that made the shipped file (paths and thread count aside; files
-    # written before stage_two_restart existed trained without the restart).
-    made = dict(load_potential(cfg.potential_path).metadata["training"]["config"])
-    made.setdefault("stage_two_restart", False)
+    # The config is the one that made the shipped file (paths and thread count aside; a setting
+    # newer than the file takes the value that reproduces what the code did then, as on resume).
+    from ase_mlip.training._trainer import _ADDED_SETTINGS
+
+    made = {**_ADDED_SETTINGS, **load_potential(cfg.potential_path).metadata["training"]["config"]}
     here = cfg.to_dict()
     # divergence_factor only stops a run. A file made before it existed ran to the end, so
     # the stop would have changed nothing if no epoch of its metrics trips the rule.

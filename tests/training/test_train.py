@@ -174,6 +174,27 @@ def test_resume_refuses_a_changed_config(small_li, tmp_path):
         torch.set_num_threads(threads)
 
 
+def test_group_weights_reach_the_training_and_validation_losses(small_li, tmp_path):
+    threads = torch.get_num_threads()
+    try:
+        with pytest.raises(ValueError, match=r"names \['Surface'\].*groups of the training data are \['AIMD-NVT'\]"):
+            train(load_config(_config(small_li, tmp_path / "bad", group_weights={"Surface": 5.0})),
+                  log=lambda _: None)
+        train(load_config(_config(small_li, tmp_path / "plain", max_epochs=2)), log=lambda _: None)
+        train(load_config(_config(small_li, tmp_path / "double", max_epochs=2,
+                                  group_weights={"AIMD-NVT": 2.0})), log=lambda _: None)
+    finally:
+        torch.set_num_threads(threads)
+    # Every structure is in the weighted group: each loss doubles, and Adam (no clipping)
+    # takes the same steps, so the whole history is the plain one times two.
+    plain, double = _rows(tmp_path / "plain" / "metrics.csv"), _rows(tmp_path / "double" / "metrics.csv")
+    for a, b in zip(plain, double, strict=True):
+        for key in ("train_loss", "train_forces", "val_loss"):
+            assert float(b[key]) == pytest.approx(2 * float(a[key]), rel=1e-4), key
+        assert float(b["val_forces_mae_eV_per_A"]) == pytest.approx(float(a["val_forces_mae_eV_per_A"]),
+                                                                     rel=1e-4)
+
+
 def test_early_stopping_when_validation_stalls(small_li, tmp_path):
     # lr = 1e-30 leaves every float64 weight unchanged, so the validation loss never improves.
     threads = torch.get_num_threads()
