@@ -44,6 +44,11 @@ class TrainConfig:
         training structures (chosen with ``seed``) are held out.
     validation_fraction : float
         Fraction held out for validation when no validation file is given (0.1).
+    stratify_validation : bool
+        Take that fraction from each group (``config_type``/mlearn ``group``)
+        separately, so that every group of two or more structures is in the
+        validation set (False: one random draw over all structures, where a
+        rare group can be missing from validation).
     data_format : str or None
         Force a reader (``"mlearn"`` or an ``ase.io`` format); guessed if None.
 
@@ -157,6 +162,7 @@ class TrainConfig:
     train_file: str | list[str] = ""
     validation_file: str | list[str] | None = None
     validation_fraction: float = 0.1
+    stratify_validation: bool = False
     data_format: str | None = None
     output_dir: str = "runs/train"
     potential_file: str | None = None

@@ -55,20 +55,42 @@ PLOT_INTERVAL_S = 60.0  # redraw the learning curve at most this often (and at t
 _RESUMABLE_CHANGES = {"max_epochs", "early_stopping_patience", "divergence_factor", "num_threads",
                       "device", "progress"}
 # Settings newer than checkpoint version 1, with the behaviour of the code before them.
-_ADDED_SETTINGS = {"stage_two_restart": False, "group_weights": {}}
+_ADDED_SETTINGS = {"stage_two_restart": False, "group_weights": {}, "stratify_validation": False}
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
-def split_indices(num_structures: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Seeded random split into (train, validation) index arrays, each sorted."""
+def split_indices(num_structures: int, fraction: float, seed: int,
+                  groups: Sequence[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded random split into (train, validation) index arrays, each sorted.
+
+    With ``groups`` (one name per structure) the split is stratified: every
+    group of two or more structures gives ``round(fraction * size)`` of them,
+    at least one and never all, to validation; a group of one stays in training.
+    """
     if num_structures < 2:
         raise ValueError(
             f"cannot carve a validation set out of {num_structures} structure(s); "
             "add data or give a validation_file"
         )
-    order = np.random.default_rng(seed).permutation(num_structures)
-    num_val = min(max(1, round(fraction * num_structures)), num_structures - 1)
-    return np.sort(order[num_val:]), np.sort(order[:num_val])
+    rng = np.random.default_rng(seed)
+    if groups is None:
+        order = rng.permutation(num_structures)
+        num_val = min(max(1, round(fraction * num_structures)), num_structures - 1)
+        return np.sort(order[num_val:]), np.sort(order[:num_val])
+    groups = np.asarray(groups)
+    if groups.shape != (num_structures,):
+        raise ValueError(f"groups has {groups.size} entries for {num_structures} structures")
+    val = []
+    for name in sorted(set(groups.tolist())):
+        members = rng.permutation(np.flatnonzero(groups == name))
+        if members.size >= 2:
+            val.extend(members[:min(max(1, round(fraction * members.size)), members.size - 1)])
+    if not val:
+        raise ValueError("a stratified validation split needs a group with two or more structures; "
+                         "set stratify_validation: false or give a validation_file")
+    is_val = np.zeros(num_structures, bool)
+    is_val[val] = True
+    return np.flatnonzero(~is_val), np.flatnonzero(is_val)
 
 
 def _sha256(path: str) -> str:
@@ -100,7 +122,8 @@ def _load_data(cfg: TrainConfig, log: Callable[[str], None]):
     if cfg.validation_file:
         val_frames = load_dataset(cfg.validation_file, **kwargs)
     else:
-        train_idx, val_idx = split_indices(len(train_frames), cfg.validation_fraction, cfg.seed)
+        groups = [config_type(atoms) for atoms in train_frames] if cfg.stratify_validation else None
+        train_idx, val_idx = split_indices(len(train_frames), cfg.validation_fraction, cfg.seed, groups)
         val_frames = [train_frames[i] for i in val_idx]
         train_frames = [train_frames[i] for i in train_idx]
     if species is None:

@@ -21,6 +21,7 @@ from ase_mlip.training import (
     fit_energy_shift,
     force_rms,
     load_config,
+    split_indices,
     weighted_loss,
     Errors,
 )
@@ -201,6 +202,40 @@ def test_group_weights_are_checked():
     with pytest.raises(TypeError, match="group_weights must be a mapping"):
         TrainConfig(train_file="x", group_weights=[2.0])
     assert TrainConfig(train_file="x", group_weights={"Surface": 5}).group_weights == {"Surface": 5.0}
+
+
+def test_stratified_split_takes_the_fraction_of_every_group():
+    groups = ["bulk"] * 40 + ["surface"] * 9 + ["vacancy"] * 3 + ["dimer"]
+    train_idx, val_idx = split_indices(len(groups), 0.1, 5, groups)
+    assert np.array_equal(np.sort(np.concatenate([train_idx, val_idx])), np.arange(len(groups)))
+    val_groups = [groups[i] for i in val_idx]
+    # round(0.1 n), at least one and never the whole group; a lone structure stays in training
+    assert {g: val_groups.count(g) for g in set(val_groups)} == {"bulk": 4, "surface": 1, "vacancy": 1}
+    again = split_indices(len(groups), 0.1, 5, groups)
+    assert np.array_equal(again[1], val_idx)
+    assert not np.array_equal(split_indices(len(groups), 0.1, 6, groups)[1], val_idx)
+    with pytest.raises(ValueError, match="needs a group with two or more structures"):
+        split_indices(3, 0.5, 0, ["a", "b", "c"])
+    # Without groups the split is the plain seeded draw (shipped configs rely on it).
+    plain = split_indices(53, 0.1, 5)
+    order = np.random.default_rng(5).permutation(53)
+    assert np.array_equal(plain[1], np.sort(order[:5]))
+
+
+def test_stratified_validation_of_mlearn_mo_holds_a_surface_slab():
+    from pathlib import Path
+
+    from ase_mlip.training._trainer import _load_data
+
+    data = Path(__file__).resolve().parents[2] / "data" / "mlearn" / "Mo" / "training.json"
+    seen = {}
+    for stratify in (False, True):
+        cfg = TrainConfig(train_file=str(data), stratify_validation=stratify, model={"species": ["Mo"]})
+        _, train_frames, val_frames = _load_data(cfg, log=lambda _: None)
+        seen[stratify] = sorted({f.info["group"] for f in val_frames})
+        assert len(train_frames) + len(val_frames) == 194
+    assert seen[False] == ["AIMD-NVT", "Elastic", "Vacancy"]  # the shipped Mo split has no slab
+    assert seen[True] == ["AIMD-NVT", "Elastic", "Surface", "Vacancy"]
 
 
 @pytest.mark.parametrize("element", ["Li", "Mo", "Si"])
