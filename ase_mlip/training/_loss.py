@@ -26,13 +26,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 
 from ase_mlip.data import GraphBatch
 from ase_mlip.potential import energy_and_edge_forces
 
-__all__ = ["Prediction", "predict", "Errors", "batch_errors", "weighted_loss", "group_weight_vector"]
+__all__ = ["Prediction", "predict", "Errors", "batch_errors", "weighted_loss", "with_group_weights"]
 
 
 @dataclass
@@ -115,18 +114,31 @@ class Errors:
     stress_weights: torch.Tensor | None = None
 
 
-def group_weight_vector(groups: Sequence[str], group_weights: Mapping[str, float] | None) -> np.ndarray | None:
-    """Weight of each structure from its group (1 for groups not named); None without weights."""
+def with_group_weights(errors: Errors, groups: Sequence[str], group_weights: Mapping[str, float] | None,
+                       atom_structure, has_stress) -> Errors:
+    """Give ``errors`` the weight of each structure's group (1 for groups not named).
+
+    ``groups`` names the group of each structure, ``atom_structure`` (num_atoms,)
+    the structure of each atom and ``has_stress`` (num_structures,) which
+    structures carry a stress label; the per-structure weights are spread over
+    the atoms and the stress entries. Without weights ``errors`` is unchanged.
+    """
     if not group_weights:
-        return None
-    return np.array([group_weights.get(g, 1.0) for g in groups], dtype=np.float64)
+        return errors
+    device = errors.energy_per_atom.device
+    w = torch.tensor([group_weights.get(g, 1.0) for g in groups],
+                     dtype=errors.energy_per_atom.dtype, device=device)
+    errors.energy_weights = w
+    errors.forces_weights = w[torch.as_tensor(atom_structure, device=device)]
+    errors.stress_weights = w[torch.as_tensor(has_stress, device=device)]
+    return errors
 
 
 def batch_errors(prediction: Prediction, batch: GraphBatch,
                  group_weights: Mapping[str, float] | None = None) -> Errors:
     """Errors of a prediction against the batch's reference labels.
 
-    ``group_weights`` maps group names to loss weights (see :func:`weighted_loss`).
+    ``group_weights`` maps group names to loss weights (see :func:`with_group_weights`).
     """
     num_atoms = batch.num_atoms.to(prediction.energy.dtype)
     errors = Errors(
@@ -134,13 +146,7 @@ def batch_errors(prediction: Prediction, batch: GraphBatch,
         forces=prediction.forces - batch.forces,
         stress=(prediction.stress - batch.stress)[batch.has_stress],
     )
-    w = group_weight_vector(batch.groups, group_weights)
-    if w is not None:
-        w = torch.as_tensor(w, dtype=prediction.energy.dtype, device=prediction.energy.device)
-        errors.energy_weights = w
-        errors.forces_weights = w[batch.batch]
-        errors.stress_weights = w[batch.has_stress]
-    return errors
+    return with_group_weights(errors, batch.groups, group_weights, batch.batch, batch.has_stress)
 
 
 def _penalty(x: torch.Tensor, kind: str, delta: float, weights: torch.Tensor | None = None) -> torch.Tensor:

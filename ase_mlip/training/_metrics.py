@@ -18,7 +18,7 @@ from ase.units import GPa
 
 from ase_mlip.data import GraphBatch
 
-from ._loss import Errors, Prediction, group_weight_vector
+from ._loss import Errors, Prediction, with_group_weights
 
 __all__ = ["ErrorCollector", "error_summary", "write_csv", "plot_learning_curve", "plot_parity"]
 
@@ -125,14 +125,9 @@ class ErrorCollector:
             forces=torch.as_tensor(f_pred - f_ref, dtype=dtype),
             stress=torch.as_tensor(full, dtype=dtype),
         )
-        w = group_weight_vector(self.groups, group_weights)
-        if w is not None:
-            atoms_per_structure = [f[0].shape[0] for f in self.forces]
-            errors.energy_weights = torch.as_tensor(w, dtype=dtype)
-            errors.forces_weights = torch.as_tensor(np.repeat(w, atoms_per_structure), dtype=dtype)
-            has_stress = np.array([x is not None for x in self.stress], dtype=bool)
-            errors.stress_weights = torch.as_tensor(w[has_stress], dtype=dtype)
-        return errors
+        atom_structure = np.repeat(np.arange(len(self.forces)), [f[0].shape[0] for f in self.forces])
+        has_stress = np.array([x is not None for x in self.stress], dtype=bool)
+        return with_group_weights(errors, self.groups, group_weights, atom_structure, has_stress)
 
     def plot_parity(self, path: str | os.PathLike, title: str = "") -> None:
         """Write parity plots (energy, forces, stress) to a PNG file."""
