@@ -124,6 +124,9 @@ class TrainConfig:
         Use adaptive SAM (ASAM) (False).
     ema_decay : float
         Decay of the weight EMA used for validation and the saved file (0.99).
+        After ``n`` optimiser steps the decay used is ``min(ema_decay, (1 + n) /
+        (10 + n))``, so a value above 0.99 takes effect only after about
+        ``9 / (1 - ema_decay)`` steps; 0 turns the average off.
     lr_schedule : {"constant", "cosine", "plateau"}
         Shape of the learning-rate schedule after warm-up ("plateau").
     warmup_epochs : float
