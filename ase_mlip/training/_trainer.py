@@ -59,6 +59,11 @@ _ADDED_SETTINGS = {"stage_two_restart": False, "group_weights": {}, "stratify_va
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
+def _num_validation(size: int, fraction: float) -> int:
+    """Validation share of ``size`` (>= 2) structures: round(fraction * size), at least 1, never all."""
+    return min(max(1, round(fraction * size)), size - 1)
+
+
 def split_indices(num_structures: int, fraction: float, seed: int,
                   groups: Sequence[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Seeded random split into (train, validation) index arrays, each sorted.
@@ -75,7 +80,7 @@ def split_indices(num_structures: int, fraction: float, seed: int,
     rng = np.random.default_rng(seed)
     if groups is None:
         order = rng.permutation(num_structures)
-        num_val = min(max(1, round(fraction * num_structures)), num_structures - 1)
+        num_val = _num_validation(num_structures, fraction)
         return np.sort(order[num_val:]), np.sort(order[:num_val])
     groups = np.asarray(groups)
     if groups.shape != (num_structures,):
@@ -84,7 +89,7 @@ def split_indices(num_structures: int, fraction: float, seed: int,
     for name in sorted(set(groups.tolist())):
         members = rng.permutation(np.flatnonzero(groups == name))
         if members.size >= 2:
-            val.extend(members[:min(max(1, round(fraction * members.size)), members.size - 1)])
+            val.extend(members[:_num_validation(members.size, fraction)])
     if not val:
         raise ValueError("a stratified validation split needs a group with two or more structures; "
                          "set stratify_validation: false or give a validation_file")
