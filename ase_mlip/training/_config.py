@@ -99,6 +99,10 @@ class TrainConfig:
         (True). Adam's second-moment estimates were gathered at the old loss
         scale; kept, they make the first second-stage steps far too large
         and undo much of what the first stage reached.
+    stage_two_lr_scale : float
+        Factor on the learning rate of the second stage (1.0). Below 1 the
+        second stage corrects the energies with smaller steps, so that the
+        forces of the first stage are kept.
     loss : {"mse", "huber"}
         Error function of every term ("mse").
     huber_delta : float
@@ -179,6 +183,7 @@ class TrainConfig:
     stage_two_fraction: float = 0.0
     stage_two_energy_weight: float | None = None
     stage_two_restart: bool = True
+    stage_two_lr_scale: float = 1.0
     loss: str = "mse"
     huber_delta: float = 0.01
     optimizer: str = "adam"
@@ -236,6 +241,8 @@ class TrainConfig:
             raise ValueError(f"sam_rho must be > 0 when sam is on, got {self.sam_rho}")
         if not 0.0 <= self.stage_two_fraction < 1.0:
             raise ValueError(f"stage_two_fraction must be in [0, 1), got {self.stage_two_fraction}")
+        if not self.stage_two_lr_scale > 0.0:
+            raise ValueError(f"stage_two_lr_scale must be > 0, got {self.stage_two_lr_scale}")
         if self.stage_two_energy_weight is not None and self.stage_two_energy_weight < 0:
             raise ValueError(f"stage_two_energy_weight must be >= 0, got {self.stage_two_energy_weight}")
         if self.grad_clip is not None and not self.grad_clip > 0:

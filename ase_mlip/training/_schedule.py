@@ -12,6 +12,8 @@
 :meth:`LRSchedule.rewarm` starts a second linear warm-up from the current
 step: over its length the scheduled rate is scaled up from ``1 / steps`` to 1
 (used when the optimiser restarts at the second training stage).
+``scale`` multiplies every rate from the moment it is set (the second stage's
+``stage_two_lr_scale``).
 """
 
 from __future__ import annotations
@@ -67,14 +69,15 @@ class LRSchedule:
         self.bad_epochs = 0
         self.rewarm_start = 0
         self.rewarm_steps = 0
+        self.scale = 1.0
         self._apply()
 
     def current_lr(self) -> float:
         """Learning rate for the next optimiser step."""
         done = self.step_count - self.rewarm_start
         if self.rewarm_steps and done < self.rewarm_steps:
-            return self._scheduled_lr() * (done + 1) / self.rewarm_steps
-        return self._scheduled_lr()
+            return self.scale * self._scheduled_lr() * (done + 1) / self.rewarm_steps
+        return self.scale * self._scheduled_lr()
 
     def _scheduled_lr(self) -> float:
         if self.warmup_steps and self.step_count < self.warmup_steps:
@@ -120,7 +123,7 @@ class LRSchedule:
 
     def state_dict(self) -> dict:
         return {k: getattr(self, k) for k in ("step_count", "plateau_lr", "best", "bad_epochs",
-                                              "rewarm_start", "rewarm_steps")}
+                                              "rewarm_start", "rewarm_steps", "scale")}
 
     def load_state_dict(self, state: dict) -> None:
         for key, value in state.items():

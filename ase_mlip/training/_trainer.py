@@ -55,7 +55,8 @@ PLOT_INTERVAL_S = 60.0  # redraw the learning curve at most this often (and at t
 _RESUMABLE_CHANGES = {"max_epochs", "early_stopping_patience", "divergence_factor", "num_threads",
                       "device", "progress"}
 # Settings newer than checkpoint version 1, with the behaviour of the code before them.
-_ADDED_SETTINGS = {"stage_two_restart": False, "group_weights": {}, "stratify_validation": False}
+_ADDED_SETTINGS = {"stage_two_restart": False, "group_weights": {}, "stratify_validation": False,
+                   "stage_two_lr_scale": 1.0}
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
@@ -292,6 +293,7 @@ def train(config: TrainConfig | str | os.PathLike | dict, resume: bool = False,
             # The validation loss changes meaning: choose the best among stage-two epochs.
             best_loss, bad_epochs = math.inf, 0
             schedule.reset_best()
+            schedule.scale = cfg.stage_two_lr_scale
             if cfg.stage_two_restart:
                 base.state.clear()  # moment estimates of the old loss scale
                 schedule.rewarm(max(round(cfg.warmup_epochs * steps_per_epoch), steps_per_epoch))

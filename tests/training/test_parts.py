@@ -78,6 +78,23 @@ def test_rewarm_ramps_the_scheduled_rate_up_again():
     assert restored.current_lr() == s.current_lr()
 
 
+def test_scale_multiplies_the_rate_from_when_it_is_set():
+    opt, s = _schedule("cosine", lr=1.0, total_steps=20, warmup_steps=0, lr_min=0.0)
+    for _ in range(10):
+        s.step()
+    s.scale = 0.1
+    s.rewarm(2)
+    lrs = []
+    for _ in range(4):
+        lrs.append(opt.param_groups[0]["lr"])
+        s.step()
+    cosine = 0.5 * (1 + np.cos(np.pi * np.arange(10, 14) / 20))
+    np.testing.assert_allclose(lrs, 0.1 * cosine * [0.5, 1.0, 1.0, 1.0], atol=1e-12)
+    _, restored = _schedule("cosine", lr=1.0, total_steps=20, warmup_steps=0, lr_min=0.0)
+    restored.load_state_dict(s.state_dict())
+    assert restored.current_lr() == s.current_lr()
+
+
 def test_plateau_reduces_after_patience():
     opt, s = _schedule("plateau", lr=1.0, factor=0.5, patience=2, lr_min=0.2)
     for loss in [1.0, 0.9, 0.95, 0.95]:

@@ -293,8 +293,32 @@ def test_stage_two_switches_the_energy_weight_and_picks_its_best(small_li, tmp_p
     assert pot.metadata["training"]["best_epoch"] in (3, 4)
 
 
+def test_stage_two_lr_scale_scales_only_the_second_stage(small_li, tmp_path):
+    threads = torch.get_num_threads()
+    rows = {}
+    try:
+        for scale in (1.0, 0.1):
+            train(load_config(_config(small_li, tmp_path / str(scale), max_epochs=4, lr_schedule="cosine",
+                                      warmup_epochs=0, lr_min=1e-4, stage_two_fraction=0.5,
+                                      stage_two_energy_weight=100.0, stage_two_lr_scale=scale)),
+                  log=lambda _: None)
+            rows[scale] = _rows(tmp_path / str(scale) / "metrics.csv")
+    finally:
+        torch.set_num_threads(threads)
+    for full, scaled in zip(rows[1.0], rows[0.1]):
+        ratio = 0.1 if int(full["epoch"]) > 2 else 1.0
+        assert float(scaled["lr"]) == pytest.approx(ratio * float(full["lr"]), rel=1e-9)
+    # Stage one is the same run; stage two takes smaller steps from the same start.
+    assert rows[0.1][1]["train_loss"] == rows[1.0][1]["train_loss"]
+    assert rows[0.1][3]["train_loss"] != rows[1.0][3]["train_loss"]
+    # The scale is part of the schedule's checkpointed state, so a resumed run keeps it.
+    state = torch.load(tmp_path / "0.1" / "checkpoint.pt", weights_only=False)
+    assert state["schedule"]["scale"] == 0.1
+
+
 @pytest.mark.parametrize("overrides", [{"stage_two_fraction": 1.0}, {"stage_two_fraction": -0.1},
-                                       {"stage_two_energy_weight": -1.0}])
+                                       {"stage_two_energy_weight": -1.0},
+                                       {"stage_two_lr_scale": 0.0}])
 def test_stage_two_settings_are_checked(small_li, tmp_path, overrides):
     with pytest.raises(ValueError, match="stage_two"):
         load_config(_config(small_li, tmp_path / "run", **overrides))
