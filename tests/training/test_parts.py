@@ -53,46 +53,45 @@ def _schedule(kind, **kw):
 
 def test_warmup_then_cosine():
     opt, s = _schedule("cosine", lr=1.0, total_steps=14, warmup_steps=4, lr_min=0.0)
-    lrs = []
-    for _ in range(14):
-        lrs.append(opt.param_groups[0]["lr"])
-        s.step()
+    lrs = _rates(opt, s, 14)
     np.testing.assert_allclose(lrs[:4], [0.25, 0.5, 0.75, 1.0])
     t = np.arange(10) / 10
     np.testing.assert_allclose(lrs[4:], 0.5 * (1 + np.cos(np.pi * t)), atol=1e-12)
 
 
+def _rates(opt, schedule, steps):
+    """The learning rate of each of the next ``steps`` steps."""
+    lrs = []
+    for _ in range(steps):
+        lrs.append(opt.param_groups[0]["lr"])
+        schedule.step()
+    return np.array(lrs)
+
+
+def _restored_rate(schedule):
+    _, restored = _schedule("cosine", lr=1.0, total_steps=20, warmup_steps=0, lr_min=0.0)
+    restored.load_state_dict(schedule.state_dict())
+    return restored.current_lr()
+
+
 def test_rewarm_ramps_the_scheduled_rate_up_again():
     opt, s = _schedule("cosine", lr=1.0, total_steps=20, warmup_steps=0, lr_min=0.0)
-    for _ in range(10):
-        s.step()
+    _rates(opt, s, 10)
     s.rewarm(4)
-    lrs = []
-    for _ in range(6):
-        lrs.append(opt.param_groups[0]["lr"])
-        s.step()
     cosine = 0.5 * (1 + np.cos(np.pi * np.arange(10, 16) / 20))
-    np.testing.assert_allclose(lrs, cosine * [0.25, 0.5, 0.75, 1.0, 1.0, 1.0], atol=1e-12)
-    _, restored = _schedule("cosine", lr=1.0, total_steps=20, warmup_steps=0, lr_min=0.0)
-    restored.load_state_dict(s.state_dict())
-    assert restored.current_lr() == s.current_lr()
+    np.testing.assert_allclose(_rates(opt, s, 6), cosine * [0.25, 0.5, 0.75, 1.0, 1.0, 1.0],
+                               atol=1e-12)
+    assert _restored_rate(s) == s.current_lr()
 
 
 def test_scale_multiplies_the_rate_from_when_it_is_set():
     opt, s = _schedule("cosine", lr=1.0, total_steps=20, warmup_steps=0, lr_min=0.0)
-    for _ in range(10):
-        s.step()
+    _rates(opt, s, 10)
     s.scale = 0.1
     s.rewarm(2)
-    lrs = []
-    for _ in range(4):
-        lrs.append(opt.param_groups[0]["lr"])
-        s.step()
     cosine = 0.5 * (1 + np.cos(np.pi * np.arange(10, 14) / 20))
-    np.testing.assert_allclose(lrs, 0.1 * cosine * [0.5, 1.0, 1.0, 1.0], atol=1e-12)
-    _, restored = _schedule("cosine", lr=1.0, total_steps=20, warmup_steps=0, lr_min=0.0)
-    restored.load_state_dict(s.state_dict())
-    assert restored.current_lr() == s.current_lr()
+    np.testing.assert_allclose(_rates(opt, s, 4), 0.1 * cosine * [0.5, 1.0, 1.0, 1.0], atol=1e-12)
+    assert _restored_rate(s) == s.current_lr()
 
 
 def test_plateau_reduces_after_patience():
