@@ -25,7 +25,7 @@ product, accumulated path by path. No dense coupling matrix and no
 ``(num_paths, ...)`` intermediate is formed. Intermediates are not kept for
 the backward pass but recomputed there (:class:`_CoupleAndMix`); the backward
 is written in differentiable operations, so second derivatives (force
-training) work.
+training) work. Both run over chunks of edges.
 
 Parity is either tracked (O(3): p3 = p1 p2) or ignored (SO(3): every
 triangle-allowed path, labelled with the natural parity (-1)^l). With parity,
@@ -109,10 +109,13 @@ class _Plan:
 class _CoupleAndMix(torch.autograd.Function):
     """The coupled and mixed features, recomputing the outer products in backward.
 
-    Forward, and backward when no graph of the derivative is wanted, run over
-    chunks of edges, so the outer products never exist for all edges at once;
-    only the inputs are saved. With ``create_graph`` the backward runs
-    unchunked in differentiable operations (second derivatives for training).
+    Forward and backward run over chunks of edges, so the outer products never
+    exist for all edges at once; only the inputs are saved. With
+    ``create_graph`` the backward is built of differentiable operations
+    (second derivatives for training), chunk by chunk as well: the graph of
+    the derivative then holds per-chunk intermediates that stay in cache (a
+    force-training step on mlearn Mo or Si takes 3-4% less time on one CPU
+    thread than with one unchunked graph; ``benchmarks/bench_training.py``).
     ``cgs[g]``: ``(sum of m over the paths of group g, d1 d2)`` coupling rows.
     """
 
@@ -136,8 +139,14 @@ class _CoupleAndMix(torch.autograd.Function):
         need = ctx.needs_input_grad
         need_w = any(need[4 + num_cg:])
         args = (plan, cgs, weights, need[0], need[1], need_w)
-        if torch.is_grad_enabled():  # create_graph: differentiable, unchunked
-            grad_v, grad_g, grad_w = _backward(features, env, grad_out, *args)
+        if torch.is_grad_enabled():  # create_graph: differentiable
+            num_edges = features.shape[1]
+            parts = [_backward(features[:, s:s + _CHUNK_EDGES], env[:, s:s + _CHUNK_EDGES],
+                               grad_out[:, s:s + _CHUNK_EDGES], *args)
+                     for s in range(0, max(num_edges, 1), _CHUNK_EDGES)]  # one, empty, for no edges
+            grad_v = torch.cat([p[0] for p in parts], 1) if need[0] else None
+            grad_g = torch.cat([p[1] for p in parts], 1) if need[1] else None
+            grad_w = [sum(p[2][i] for p in parts) for i in range(len(weights))] if need_w else [None] * len(weights)
         else:
             num_edges = features.shape[1]
             grad_v = torch.empty_like(features) if need[0] else None

@@ -190,10 +190,18 @@ def test_tensor_product_matches_path_by_path_reference(l_max, parity, pseudo, sc
     ref = _reference_product(tp, x, g, parity, scalar_only, pseudo)
     torch.testing.assert_close(out, ref, atol=1e-12, rtol=0)
     probe = torch.randn_like(out)
-    got = torch.autograd.grad((out * probe).sum(), [x, g, *tp.parameters()])
-    want = torch.autograd.grad((ref * probe).sum(), [x, g, *tp.parameters()])
-    for a, b in zip(got, want):
-        torch.testing.assert_close(a, b, atol=1e-11, rtol=0)
+    want = torch.autograd.grad((ref * probe).sum(), [x, g, *tp.parameters()], create_graph=True)
+    for create_graph in (False, True):  # the plain backward and the differentiable one
+        got = torch.autograd.grad((out * probe).sum(), [x, g, *tp.parameters()], create_graph=create_graph,
+                                  retain_graph=True)
+        for a, b in zip(got, want):
+            torch.testing.assert_close(a, b, atol=1e-11, rtol=0)
+    # And so do the second derivatives taken through the chunked differentiable backward.
+    probes = [torch.randn_like(a) for a in got[:2]]
+    got2 = torch.autograd.grad(sum((a * p).sum() for a, p in zip(got[:2], probes)), [x, g, *tp.parameters()])
+    want2 = torch.autograd.grad(sum((a * p).sum() for a, p in zip(want[:2], probes)), [x, g, *tp.parameters()])
+    for a, b in zip(got2, want2):
+        torch.testing.assert_close(a, b, atol=1e-10, rtol=0)
 
 
 def test_tensor_product_files_do_not_store_derived_coupling_buffers():
