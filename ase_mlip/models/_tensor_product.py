@@ -113,9 +113,10 @@ class _CoupleAndMix(torch.autograd.Function):
     exist for all edges at once; only the inputs are saved. With
     ``create_graph`` the backward is built of differentiable operations
     (second derivatives for training), chunk by chunk as well: the graph of
-    the derivative then holds per-chunk intermediates that stay in cache (a
-    force-training step on mlearn Mo or Si takes 3-4% less time on one CPU
-    thread than with one unchunked graph; ``benchmarks/bench_training.py``).
+    the derivative then holds per-chunk intermediates that stay in cache. A
+    force-training step on mlearn Mo or Si took 0-4% less time than with one
+    unchunked graph on 2 CPU threads (``benchmarks/results/training_steps.md``)
+    and 3-4% less on 1 thread beside another run.
     ``cgs[g]``: ``(sum of m over the paths of group g, d1 d2)`` coupling rows.
     """
 
