@@ -132,8 +132,7 @@ def main(argv=None) -> int:
                 rows.append(row)
                 print(element, threads, {k: round(v, 4) for k, v in row["s_per_step"].items()}, flush=True)
 
-    head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
-                          text=True).stdout.strip()
+    head = _revision("HEAD")
     dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
                            capture_output=True, text=True).stdout.strip()
     meta = {"command": "python benchmarks/bench_training.py " + " ".join(argv if argv is not None else sys.argv[1:]),
