@@ -10,12 +10,17 @@ __all__ = ["register"]
 
 
 def _run(args: argparse.Namespace) -> int:
-    from ase_mlip.training import evaluate, format_errors
+    from ase_mlip.training import evaluate, format_errors, format_worst
 
     summary, collector = evaluate(args.potential, args.data, batch_size=args.batch_size,
                                   data_format=args.format, dtype=args.dtype)
     print(format_errors(summary))
-    result = {"potential": str(args.potential), "data": [str(p) for p in args.data], **summary}
+    structures = collector.per_structure()
+    if args.worst > 0:
+        print()
+        print(format_worst(structures, args.worst))
+    result = {"potential": str(args.potential), "data": [str(p) for p in args.data], **summary,
+              "structures": structures}
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
@@ -39,6 +44,9 @@ def register(subparsers) -> None:
     parser.add_argument("data", nargs="+", help="data files (mlearn JSON, extxyz, OUTCAR, ASE db, ...)")
     parser.add_argument("--json", default=None, help="write the errors to this JSON file")
     parser.add_argument("--parity", default=None, help="write a parity plot to this PNG file")
+    parser.add_argument("--worst", type=int, default=5, metavar="N",
+                        help="list the N structures with the largest force RMSE (5; 0: none); "
+                        "the JSON holds the errors of every structure")
     parser.add_argument("--batch-size", type=int, default=8, help="structures per batch (8)")
     parser.add_argument("--format", default=None, help="force a reader: mlearn or an ase.io format")
     parser.add_argument("--dtype", choices=["float32", "float64"], default=None,

@@ -136,7 +136,8 @@ def get_labels(atoms: Atoms) -> tuple[float | None, np.ndarray | None, np.ndarra
     return energy, forces, stress
 
 
-def _where(atoms: Atoms) -> str:
+def source_name(atoms: Atoms) -> str:
+    """``FILE[INDEX]`` of a structure read by :func:`read_structures` (``<memory>[?]`` otherwise)."""
     return f"{atoms.info.get(SOURCE_FILE, '<memory>')}[{atoms.info.get(SOURCE_INDEX, '?')}]"
 
 
@@ -161,7 +162,7 @@ def check_structures(frames: Iterable[Atoms], species: Sequence[str] | None = No
     problems = []
     allowed = set(species) if species is not None else None
     for atoms in frames:
-        where = _where(atoms)
+        where = source_name(atoms)
         energy, forces, stress = get_labels(atoms)
         n = len(atoms)
         if n == 0:

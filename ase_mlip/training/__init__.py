@@ -6,7 +6,7 @@ the pieces are public for custom loops.
 
 from ._checkpoint import load_checkpoint, save_checkpoint
 from ._config import TrainConfig, load_config
-from ._evaluate import evaluate, format_errors
+from ._evaluate import evaluate, format_errors, format_worst
 from ._ema import ExponentialMovingAverage
 from ._loss import Errors, Prediction, batch_errors, predict, weighted_loss
 from ._metrics import ErrorCollector, error_summary, plot_learning_curve, plot_parity, write_csv
@@ -22,6 +22,7 @@ __all__ = [
     "load_config",
     "evaluate",
     "format_errors",
+    "format_worst",
     "ExponentialMovingAverage",
     "Errors",
     "Prediction",

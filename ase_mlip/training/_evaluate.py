@@ -8,11 +8,12 @@ from collections.abc import Sequence
 import torch
 
 from ase_mlip.data import build_graphs, load_dataset
+from ase_mlip.data._read import source_name
 
 from ._metrics import ErrorCollector
 from ._trainer import evaluate_graphs
 
-__all__ = ["evaluate", "format_errors"]
+__all__ = ["evaluate", "format_errors", "format_worst"]
 
 
 def evaluate(potential, data: str | os.PathLike | Sequence[str | os.PathLike],
@@ -52,7 +53,29 @@ def evaluate(potential, data: str | os.PathLike | Sequence[str | os.PathLike],
     graphs = build_graphs(frames, potential.species, potential.r_cut)
     potential.eval()
     collector = evaluate_graphs(potential, graphs, batch_size=batch_size)
+    collector.names = [source_name(atoms) for atoms in frames]
     return collector.summary(by_group=True), collector
+
+
+def format_worst(rows: Sequence[dict], count: int = 5) -> str:
+    """The ``count`` structures with the largest force RMSE, as a plain-text table.
+
+    ``rows`` as from :meth:`ErrorCollector.per_structure`. The energy error is
+    signed (predicted minus reference); ``F max`` is the largest per-atom
+    force error (length of the error vector).
+    """
+    worst = sorted(rows, key=lambda r: -r["forces_rmse_eV_per_A"])[:max(count, 0)]
+    if not worst:
+        return ""
+    width = max(len("structure"), *(len(r["name"]) for r in worst))
+    lines = [f"largest force errors ({len(worst)} of {len(rows)} structures):",
+             f"{'structure':<{width}} {'group':<12} {'atoms':>5} {'dE meV/at':>10} "
+             f"{'F MAE':>8} {'F RMSE':>8} {'F max':>8}"]
+    for r in worst:
+        lines.append(f"{r['name']:<{width}} {r['group']:<12} {r['num_atoms']:>5} "
+                     f"{r['energy_error_meV_per_atom']:>10.3f} {r['forces_mae_eV_per_A']:>8.4f} "
+                     f"{r['forces_rmse_eV_per_A']:>8.4f} {r['forces_max_eV_per_A']:>8.3f}")
+    return "\n".join(lines)
 
 
 def format_errors(summary: dict) -> str:

@@ -71,6 +71,7 @@ class ErrorCollector:
 
     def __init__(self):
         self.groups: list[str] = []
+        self.names: list[str] | None = None  # "FILE[INDEX]" per structure, when known
         self.energy = []  # (pred, ref) eV/atom per structure
         self.forces = []  # (pred [n,3], ref [n,3]) per structure
         self.stress = []  # (pred [6], ref [6]) or None per structure
@@ -111,6 +112,35 @@ class ErrorCollector:
     def _summary(self, mask: np.ndarray) -> dict:
         energy, f_pred, f_ref, s = self._arrays(mask)
         return error_summary(energy[:, 0] - energy[:, 1], f_pred - f_ref, s[:, 0] - s[:, 1])
+
+    def per_structure(self) -> list[dict]:
+        """Errors of each structure, in the order they were added.
+
+        Each entry: ``name`` ("FILE[INDEX]" when known, else the position),
+        ``group``, ``num_atoms``, ``energy_error_meV_per_atom`` (predicted
+        minus reference, signed), ``forces_mae_eV_per_A``,
+        ``forces_rmse_eV_per_A``, ``forces_max_eV_per_A`` (the largest
+        per-atom error vector length; 0 without atoms) and ``stress_mae_GPa``
+        (None without a stress label).
+        """
+        rows = []
+        for k, group in enumerate(self.groups):
+            e_pred, e_ref = self.energy[k]
+            f_err = self.forces[k][0] - self.forces[k][1]
+            f_mae, f_rmse = _mae_rmse(f_err.ravel())
+            stress = self.stress[k]
+            rows.append({
+                "name": self.names[k] if self.names is not None else str(k),
+                "group": group,
+                "num_atoms": int(f_err.shape[0]),
+                "energy_error_meV_per_atom": float((e_pred - e_ref) * 1000.0),
+                "forces_mae_eV_per_A": f_mae,
+                "forces_rmse_eV_per_A": f_rmse,
+                "forces_max_eV_per_A": float(np.linalg.norm(f_err, axis=1).max()) if len(f_err) else 0.0,
+                "stress_mae_GPa": (float(np.mean(np.abs(stress[0] - stress[1]))) / GPa
+                                   if stress is not None else None),
+            })
+        return rows
 
     def errors(self, dtype: torch.dtype = torch.float64,
                group_weights: Mapping[str, float] | None = None) -> Errors:

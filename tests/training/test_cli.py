@@ -57,6 +57,17 @@ def test_train_then_evaluate(small_li, tmp_path, capsys):
     assert result["all"]["forces_mae_eV_per_A"] == pytest.approx(np.abs(f_err).mean())
     assert parity.stat().st_size > 1000
     assert len((tmp_path / "run" / "metrics.csv").read_text().splitlines()) == 1 + 3
+    # per-structure errors: named by file and index, recomputed here from the collected arrays
+    rows = result["structures"]
+    assert [r["name"] for r in rows] == [f"{small_li}[{i}]" for i in range(len(collector.groups))]
+    for row, (e_pred, e_ref), (f_pred, f_ref) in zip(rows, collector.energy, collector.forces):
+        assert row["energy_error_meV_per_atom"] == pytest.approx(1000 * (e_pred - e_ref), abs=1e-9)
+        assert row["forces_rmse_eV_per_A"] == pytest.approx(np.sqrt(np.mean((f_pred - f_ref) ** 2)))
+        assert row["forces_max_eV_per_A"] == pytest.approx(np.linalg.norm(f_pred - f_ref, axis=1).max())
+    # the printed list holds the 5 largest force RMSEs, largest first
+    worst = sorted(rows, key=lambda r: r["forces_rmse_eV_per_A"], reverse=True)[:5]
+    listed = [line.split()[0] for line in printed.splitlines() if line.startswith(f"{small_li}[")]
+    assert listed == [r["name"] for r in worst]
 
 
 def test_train_reports_bad_data(tmp_path, small_li):
