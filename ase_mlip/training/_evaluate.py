@@ -7,8 +7,7 @@ from collections.abc import Sequence
 
 import torch
 
-from ase_mlip.data import build_graphs, load_dataset
-from ase_mlip.data._read import source_name
+from ase_mlip.data import build_graphs, load_dataset, source_name
 
 from ._metrics import ErrorCollector
 from ._trainer import evaluate_graphs

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from ase import units
 
 from ase_mlip.cli import _COMMANDS, _evaluate, _train
 from ase_mlip.training import evaluate
@@ -60,7 +61,9 @@ def test_train_then_evaluate(small_li, tmp_path, capsys):
     # per-structure errors: named by file and index, recomputed here from the collected arrays
     rows = result["structures"]
     assert [r["name"] for r in rows] == [f"{small_li}[{i}]" for i in range(len(collector.groups))]
-    for row, (e_pred, e_ref), (f_pred, f_ref) in zip(rows, collector.energy, collector.forces):
+    for row, (e_pred, e_ref), (f_pred, f_ref), (s_pred, s_ref) in zip(
+            rows, collector.energy, collector.forces, collector.stress):
+        assert row["stress_mae_GPa"] == pytest.approx(np.abs(s_pred - s_ref).mean() / units.GPa)
         assert row["energy_error_meV_per_atom"] == pytest.approx(1000 * (e_pred - e_ref), abs=1e-9)
         assert row["forces_rmse_eV_per_A"] == pytest.approx(np.sqrt(np.mean((f_pred - f_ref) ** 2)))
         assert row["forces_max_eV_per_A"] == pytest.approx(np.linalg.norm(f_pred - f_ref, axis=1).max())
