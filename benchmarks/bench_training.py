@@ -28,6 +28,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from bench_allegro import machine_info  # same directory; standard library only
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 
@@ -86,17 +88,6 @@ def _revision(rev: str) -> str:
                           capture_output=True, text=True).stdout.strip()
 
 
-def _cpu() -> str:
-    try:
-        with open("/proc/cpuinfo") as handle:
-            for line in handle:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.platform()
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--elements", nargs="+", default=["Li", "Mo", "Si"])
@@ -137,7 +128,7 @@ def main(argv=None) -> int:
                            capture_output=True, text=True).stdout.strip()
     meta = {"command": "python benchmarks/bench_training.py " + " ".join(argv if argv is not None else sys.argv[1:]),
             "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "machine": f"{_cpu()}, {os.cpu_count()} cores, {platform.platform()}",
+            "machine": f"{machine_info()['cpu']}, {os.cpu_count()} cores, {platform.platform()}",
             "python": platform.python_version(), "torch": torch.__version__,
             "working_tree": head + (" + uncommitted changes" if dirty else ""),
             "load_average_at_start": load_at_start,
