@@ -110,6 +110,8 @@ class Potential(nn.Module):
         JSON-serialisable training record.
     zbl : bool
         Add the ZBL screened nuclear repulsion (:class:`ase_mlip.models.ZBLRepulsion`).
+        ``mlip train`` then fits the energy shift and scale to the reference data
+        minus this term (``zbl: true`` under ``model:`` in the training config).
     """
 
     def __init__(

@@ -12,7 +12,7 @@ from ._loss import Errors, Prediction, batch_errors, predict, weighted_loss
 from ._metrics import ErrorCollector, error_summary, plot_learning_curve, plot_parity, write_csv
 from ._sam import SAM
 from ._schedule import LRSchedule
-from ._statistics import average_num_neighbors, fit_energy_shift, force_rms
+from ._statistics import average_num_neighbors, baseline_energies_forces, fit_energy_shift, force_rms
 from ._trainer import evaluate_graphs, split_indices, train
 
 __all__ = [
@@ -38,6 +38,7 @@ __all__ = [
     "LRSchedule",
     "average_num_neighbors",
     "fit_energy_shift",
+    "baseline_energies_forces",
     "force_rms",
     "evaluate_graphs",
     "split_indices",

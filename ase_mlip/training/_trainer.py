@@ -44,7 +44,7 @@ from ._loss import batch_errors, predict, weighted_loss
 from ._metrics import ErrorCollector, plot_learning_curve, write_csv
 from ._sam import SAM
 from ._schedule import LRSchedule
-from ._statistics import average_num_neighbors, fit_energy_shift, force_rms
+from ._statistics import average_num_neighbors, baseline_energies_forces, fit_energy_shift, force_rms
 
 __all__ = ["train", "evaluate_graphs", "split_indices"]
 
@@ -156,17 +156,23 @@ def _build(cfg: TrainConfig, species: list[str], train_frames, val_frames, log):
     if "avg_num_neighbors" not in cfg.model:
         potential.model.avg_num_neighbors = average_num_neighbors(train_graphs)
     record["avg_num_neighbors"] = potential.model.avg_num_neighbors
+    base_e = base_f = None
+    if potential.zbl is not None and (cfg.fit_energy_shift or cfg.fit_energy_scale):
+        base_e, base_f = baseline_energies_forces(potential.zbl, train_graphs)
+        record["zbl_energy_eV_per_atom"] = float(np.sum(base_e) / sum(g.num_atoms for g in train_graphs))
     with torch.no_grad():
         if cfg.fit_energy_shift:
-            shift = fit_energy_shift(train_graphs, len(species))
+            shift = fit_energy_shift(train_graphs, len(species), base_e)
             potential.energy_shift.copy_(torch.as_tensor(shift))
         if cfg.fit_energy_scale:
-            potential.energy_scale.fill_(force_rms(train_graphs))
+            potential.energy_scale.fill_(force_rms(train_graphs, base_f))
     record["energy_shift_eV"] = potential.energy_shift.tolist()
     record["energy_scale_eV"] = potential.energy_scale.tolist()
     log(f"normalisation: shift {np.round(record['energy_shift_eV'], 4).tolist()} eV, "
         f"scale {np.round(record['energy_scale_eV'], 4).tolist()} eV, "
-        f"avg_num_neighbors {record['avg_num_neighbors']:.2f}")
+        f"avg_num_neighbors {record['avg_num_neighbors']:.2f}"
+        + (" (fitted to the data minus the ZBL repulsion, "
+           f"{record['zbl_energy_eV_per_atom']:.4f} eV/atom on average)" if base_e is not None else ""))
     return potential, train_graphs, val_graphs, record
 
 

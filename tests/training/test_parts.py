@@ -9,7 +9,10 @@ import pytest
 import torch
 
 from ase_mlip import load_potential
-from ase_mlip.data import AtomicGraph, batch_graphs
+from ase.build import bulk
+
+from ase_mlip.data import AtomicGraph, atoms_to_graph, batch_graphs
+from ase_mlip.models import ZBLRepulsion
 from ase_mlip.training import (
     ErrorCollector,
     LRSchedule,
@@ -18,6 +21,7 @@ from ase_mlip.training import (
     ExponentialMovingAverage,
     TrainConfig,
     average_num_neighbors,
+    baseline_energies_forces,
     fit_energy_shift,
     force_rms,
     load_config,
@@ -147,6 +151,34 @@ def test_force_rms_and_neighbours():
               _graph([0], 0.0, edges=1)]
     assert force_rms(graphs) == pytest.approx(math.sqrt(25.0 / 9))
     assert average_num_neighbors(graphs) == pytest.approx(7 / 3)
+
+
+def test_baseline_forces_and_normalisation_of_the_residual():
+    # ZBL energies and forces of a rattled, compressed Si cell: forces are minus the
+    # finite-difference gradient of the baseline energy in the positions.
+    zbl = ZBLRepulsion(["Si"], 4.0).double()
+    atoms = bulk("Si", "diamond", a=5.0, cubic=True)
+    atoms.rattle(0.15, seed=1)
+    (energy,), (forces,) = baseline_energies_forces(zbl, [atoms_to_graph(atoms, ["Si"], 4.0)])
+    h = 1e-5
+    for i, c in [(0, 0), (3, 1), (7, 2)]:
+        e = []
+        for sign in (1, -1):
+            moved = atoms.copy()
+            moved.positions[i, c] += sign * h
+            e.append(baseline_energies_forces(zbl, [atoms_to_graph(moved, ["Si"], 4.0)])[0][0])
+        assert forces[i, c] == pytest.approx(-(e[0] - e[1]) / (2 * h), rel=1e-6)
+    assert abs(forces).max() > 0.5 and energy > 0
+    # shift and scale are fitted to the reference minus the baseline
+    mu = np.array([-1.9, -5.4])
+    compositions = [[0, 0, 1], [0, 1, 1, 1], [0, 0, 0, 0, 1], [1, 1]]
+    base = np.array([0.3, 2.0, -0.7, 1.1])
+    graphs = [_graph(c, float(np.bincount(c, minlength=2) @ mu) + b) for c, b in zip(compositions, base)]
+    np.testing.assert_allclose(fit_energy_shift(graphs, 2, base), mu, atol=1e-12)
+    residual = np.array([[3.0, 0, 0], [0, -4.0, 0]])
+    base_f = [np.array([[1.0, 2.0, -1.0], [0.5, 0.0, 7.0]])]
+    graphs = [_graph([0, 0], 0.0, residual + base_f[0])]
+    assert force_rms(graphs, base_f) == pytest.approx(math.sqrt(25.0 / 6))
 
 
 def test_huber_equals_mse_for_small_errors_and_is_linear_beyond():

@@ -17,7 +17,8 @@ import yaml
 
 from ase_mlip import load_potential
 from ase_mlip.data import batch_graphs, build_graphs, load_dataset
-from ase_mlip.training import load_config, predict, train
+from ase_mlip.training import (baseline_energies_forces, fit_energy_shift, force_rms, load_config, predict,
+                               split_indices, train)
 from tests.conftest import SMALL
 
 REPO = Path(__file__).resolve().parents[2]
@@ -74,6 +75,27 @@ def test_short_training_reduces_loss_and_writes_loadable_file(small_li, tmp_path
     a, b = predict(pot, batch), predict(loaded, batch)
     torch.testing.assert_close(a.energy, b.energy, rtol=0, atol=1e-12)
     torch.testing.assert_close(a.forces, b.forces, rtol=0, atol=1e-12)
+
+
+def test_zbl_normalisation_is_fitted_to_the_residual(small_li, tmp_path):
+    threads = torch.get_num_threads()
+    try:
+        pot = train(load_config(_config(small_li, tmp_path / "run", max_epochs=1,
+                                        model={**_config(small_li, tmp_path)["model"], "zbl": True})),
+                    log=lambda _: None)
+    finally:
+        torch.set_num_threads(threads)
+    assert pot.zbl is not None
+    graphs = build_graphs(load_dataset(small_li), ["Li"], pot.r_cut)
+    graphs = [graphs[i] for i in split_indices(len(graphs), 0.2, 3)[0]]
+    base_e, base_f = baseline_energies_forces(pot.zbl, graphs)
+    assert base_e.min() > 1.0  # about 0.3 eV/atom for 54 Li atoms: not negligible
+    shift = fit_energy_shift(graphs, 1, base_e)
+    assert pot.energy_shift.item() == pytest.approx(shift[0], rel=1e-6)
+    assert abs(shift[0] - fit_energy_shift(graphs, 1)[0]) > 0.1
+    assert pot.energy_scale.item() == pytest.approx(force_rms(graphs, base_f), rel=1e-5)
+    record = load_potential(tmp_path / "run" / "potential.mlip").metadata["training"]["normalisation"]
+    assert record["zbl_energy_eV_per_atom"] == pytest.approx(base_e.sum() / sum(g.num_atoms for g in graphs), rel=1e-5)
 
 
 def _state(path):
