@@ -3,6 +3,6 @@
 __version__ = "0.1.0"
 
 from .calculator import MLIPCalculator
-from .potential import Potential, build_potential, load_potential
+from .potential import Potential, build_potential, load_potential, with_zbl
 
-__all__ = ["MLIPCalculator", "Potential", "build_potential", "load_potential", "__version__"]
+__all__ = ["MLIPCalculator", "Potential", "build_potential", "load_potential", "with_zbl", "__version__"]

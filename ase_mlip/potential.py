@@ -34,6 +34,7 @@ refused with a message that says so.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import io
 import json
@@ -56,20 +57,23 @@ __all__ = [
     "Potential",
     "build_potential",
     "load_potential",
+    "with_zbl",
     "energy_and_edge_forces",
     "forces_and_virial",
     "FORMAT_VERSION",
 ]
 
 FORMAT_NAME = "ase-mlip-potential"
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 # Version history: 2 added the allegro key normalize_radial (files of version 1
 # were written without it and mean normalize_radial=False); 3 stopped storing
 # the tensor products' coupling constants, which follow from the irreps. Files
 # of versions 1 and 2 hold them and ChannelwiseTensorProduct drops them on
-# load; a reader of version 2 would miss them in a version-3 file.
+# load; a reader of version 2 would miss them in a version-3 file. 4 added
+# zbl_r_cut, a ZBL cutoff below r_cut (absent: r_cut, as before); a reader of
+# version 3 would apply that ZBL up to r_cut.
 ARCHITECTURES = ("allegro",)
-_GENERAL_KEYS = ("model", "species", "seed", "dtype", "zbl")
+_GENERAL_KEYS = ("model", "species", "seed", "dtype", "zbl", "zbl_r_cut")
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
@@ -112,6 +116,13 @@ class Potential(nn.Module):
         Add the ZBL screened nuclear repulsion (:class:`ase_mlip.models.ZBLRepulsion`).
         ``mlip train`` then fits the energy shift and scale to the reference data
         minus this term (``zbl: true`` under ``model:`` in the training config).
+    zbl_r_cut : float, optional
+        Radius, Angstrom, at which the ZBL term's envelope reaches zero (default:
+        ``r_cut``). ZBL is a screened nuclear repulsion, meant for close contacts;
+        up to a full cutoff of 5 A it adds a bonding-range repulsion (0.4 eV per
+        Mo pair at 3.15 A) that the network must cancel, and in training that
+        cost accuracy (README). A radius below the nearest-neighbour distance,
+        as in NEP's and LAMMPS's ZBL switching, keeps it to close contacts.
     """
 
     def __init__(
@@ -121,6 +132,7 @@ class Potential(nn.Module):
         species: list[str],
         metadata: dict | None = None,
         zbl: bool = False,
+        zbl_r_cut: float | None = None,
     ):
         super().__init__()
         species = list(species)
@@ -137,7 +149,14 @@ class Potential(nn.Module):
         self.register_buffer("energy_shift", torch.zeros(len(species)))
         self.register_buffer("energy_scale", torch.ones(len(species)))
         self.metadata: dict[str, Any] = dict(metadata or {})
-        self.zbl = ZBLRepulsion(species, self.r_cut, self.model.config.polynomial_p) if zbl else None
+        if zbl_r_cut is not None:
+            if not zbl:
+                raise ValueError("zbl_r_cut is set but zbl is not; add zbl: true, or drop zbl_r_cut")
+            zbl_r_cut = float(zbl_r_cut)
+            if not 0.0 < zbl_r_cut <= self.r_cut:
+                raise ValueError(f"zbl_r_cut must lie in (0, r_cut = {self.r_cut}] A, got {zbl_r_cut}")
+        self.zbl_r_cut = (self.r_cut if zbl_r_cut is None else zbl_r_cut) if zbl else None
+        self.zbl = ZBLRepulsion(species, self.zbl_r_cut, self.model.config.polynomial_p) if zbl else None
 
     @property
     def r_cut(self) -> float:
@@ -149,7 +168,10 @@ class Potential(nn.Module):
         """Hyperparameters, species and architecture as a plain dict."""
         hp = self.model.config.to_dict()
         hp.pop("num_species")
-        return {"model": self.architecture, "species": list(self.species), "zbl": self.zbl is not None, **hp}
+        out = {"model": self.architecture, "species": list(self.species), "zbl": self.zbl is not None, **hp}
+        if self.zbl is not None:
+            out["zbl_r_cut"] = self.zbl_r_cut
+        return out
 
     @property
     def dtype(self) -> torch.dtype:
@@ -196,8 +218,10 @@ class Potential(nn.Module):
             "architecture": self.architecture,
             "species": list(self.species),
             "r_cut": self.r_cut,
-            "hyperparameters": {k: v for k, v in self.config.items() if k not in ("model", "species", "zbl")},
+            "hyperparameters": {k: v for k, v in self.config.items()
+                                if k not in ("model", "species", "zbl", "zbl_r_cut")},
             "zbl": self.zbl is not None,
+            **({"zbl_r_cut": self.zbl_r_cut} if self.zbl is not None else {}),
             "units": {"energy": "eV", "length": "Angstrom"},
             "dtype": str(self.dtype).replace("torch.", ""),
             "code_version": __version__,
@@ -220,7 +244,8 @@ def build_potential(config: dict | str | os.PathLike) -> Potential:
     config : dict or path
         Hyperparameters, or a YAML file holding them. Keys: ``model``
         (default ``"allegro"``), ``species`` (required), ``seed`` (default 0),
-        ``zbl`` (add ZBL nuclear repulsion, default False),
+        ``zbl`` (add ZBL nuclear repulsion, default False), ``zbl_r_cut``
+        (where the ZBL term ends, default ``r_cut``),
         ``dtype`` (``"float64"`` default, or ``"float32"``) and the model's
         hyperparameters (:class:`ase_mlip.models.AllegroConfig`).
 
@@ -252,16 +277,65 @@ def build_potential(config: dict | str | os.PathLike) -> Potential:
         species = [species]
     seed = int(config.pop("seed", 0))
     zbl = bool(config.pop("zbl", False))
+    zbl_r_cut = config.pop("zbl_r_cut", None)
     dtype = _dtype(config.pop("dtype", "float64"))
     previous = torch.get_default_dtype()
     torch.set_default_dtype(dtype)
     try:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            potential = Potential(architecture, config, species, zbl=zbl)
+            potential = Potential(architecture, config, species, zbl=zbl, zbl_r_cut=zbl_r_cut)
     finally:
         torch.set_default_dtype(previous)
     return potential.to(dtype)
+
+
+def with_zbl(potential: Potential, zbl_r_cut: float, structures=None) -> Potential:
+    """A copy of a trained potential with the ZBL repulsion added at close range.
+
+    Fitted networks are unconstrained below the shortest distance in their
+    training data and often have spurious wells there, into which hot MD
+    falls. The ZBL term, ending at ``zbl_r_cut``, makes close contacts
+    repulsive. Chosen below the shortest pair distance of the training data it
+    is exactly zero on every training structure, so training with it
+    (``zbl: true, zbl_r_cut: ...`` under ``model:``) would have given the same
+    network, and every error measured on such structures is unchanged.
+
+    Parameters
+    ----------
+    potential : Potential
+        Without ZBL.
+    zbl_r_cut : float
+        Where the ZBL term ends, Angstrom (at most ``potential.r_cut``).
+    structures : sequence of ase.Atoms, optional
+        Structures that must be untouched (the training data): refused if any
+        has a pair closer than ``zbl_r_cut``.
+
+    Returns
+    -------
+    Potential
+        Same weights, metadata and dtype, plus the ZBL term; the metadata
+        records ``zbl_added_after_training``.
+    """
+    if potential.zbl is not None:
+        raise ValueError(f"the potential already has a ZBL term (zbl_r_cut {potential.zbl_r_cut} A)")
+    if structures is not None:
+        from ase.neighborlist import neighbor_list
+
+        for k, atoms in enumerate(structures):
+            d = neighbor_list("d", atoms, float(zbl_r_cut))
+            if len(d):
+                raise ValueError(
+                    f"structure {k} has a pair {d.min():.3f} A apart, closer than zbl_r_cut = "
+                    f"{zbl_r_cut} A: the term would change the fit there; choose zbl_r_cut below "
+                    "the shortest distance of the data, or train with it in the model config")
+    dtype = str(potential.dtype).replace("torch.", "")
+    new = build_potential({**potential.config, "zbl": True, "zbl_r_cut": zbl_r_cut, "dtype": dtype})
+    missing, unexpected = new.load_state_dict(potential.state_dict(), strict=False)
+    assert not unexpected and all(k.startswith("zbl.") for k in missing), (missing, unexpected)
+    new.metadata = copy.deepcopy(potential.metadata)
+    new.metadata["zbl_added_after_training"] = {"zbl_r_cut": new.zbl_r_cut}
+    return new.to(device=potential.energy_shift.device)
 
 
 def _refuse(path: Path, why: str) -> ValueError:
@@ -322,6 +396,7 @@ def load_potential(path: str | os.PathLike) -> Potential:
         "species": meta["species"],
         "dtype": meta.get("dtype", "float64"),
         "zbl": bool(meta.get("zbl", False)),
+        **({"zbl_r_cut": meta["zbl_r_cut"]} if meta.get("zbl_r_cut") is not None else {}),
         **hyperparameters,
     }
     potential = build_potential(config)

@@ -223,3 +223,90 @@ def test_failed_save_leaves_the_old_file_and_no_temporary(saved, tmp_path, monke
         pot.save(path)
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == [path.name]
+
+
+def _dimer_energy(pot, r):
+    from ase import Atoms
+
+    from ase_mlip import MLIPCalculator
+
+    atoms = Atoms("Li2", positions=[[0, 0, 0], [r, 0, 0]])
+    atoms.calc = MLIPCalculator(pot)
+    return atoms.get_potential_energy(), atoms.get_forces()[1, 0]
+
+
+def test_short_range_zbl_ends_at_its_radius_and_survives_the_file(tmp_path):
+    from ase_mlip.models import ZBLRepulsion
+
+    plain = small_potential()
+    short = small_potential(zbl=True, zbl_r_cut=2.0)
+    full = small_potential(zbl=True)
+    assert short.r_cut == plain.r_cut == 4.0 and full.zbl_r_cut == 4.0
+    # same seed, same network: the difference is the ZBL term alone, with the
+    # envelope of zbl_r_cut (zero from 2.0 A on) instead of that of r_cut
+    for r in (1.0, 1.5, 1.9, 2.0, 2.5, 3.5):
+        de = _dimer_energy(short, r)[0] - _dimer_energy(plain, r)[0]
+        zbl = ZBLRepulsion(["Li"], 2.0).double()
+        edge_vec = torch.tensor([[r, 0.0, 0.0], [-r, 0.0, 0.0]], dtype=torch.float64)
+        expected = zbl(torch.tensor([0, 0]), torch.tensor([[0, 1], [1, 0]]), edge_vec, 2).sum().item()
+        assert de == pytest.approx(expected, rel=1e-6, abs=1e-9)
+        assert (expected > 0.1) if r <= 1.5 else (expected < 1e-2)
+        if r >= 2.0:
+            assert de == 0.0
+            assert _dimer_energy(full, r)[0] - _dimer_energy(plain, r)[0] > 1e-3
+    h = 1e-5
+    force = _dimer_energy(short, 1.6)[1]
+    fd = -(_dimer_energy(short, 1.6 + h)[0] - _dimer_energy(short, 1.6 - h)[0]) / (2 * h)
+    assert force == pytest.approx(fd, rel=1e-6)
+
+    path = tmp_path / "short.mlip"
+    short.save(path)
+    with zipfile.ZipFile(path) as zf:
+        meta = json.loads(zf.read("meta.json"))
+    assert meta["zbl"] is True and meta["zbl_r_cut"] == 2.0
+    loaded = load_potential(path)
+    assert loaded.zbl_r_cut == 2.0 and loaded.config == short.config
+    assert _dimer_energy(loaded, 1.5)[0] == pytest.approx(_dimer_energy(short, 1.5)[0], rel=1e-12)
+    # a file without the key (format 3 and older) keeps ZBL up to r_cut
+    old = tmp_path / "old.mlip"
+    _rewrite(path, old, meta_change=lambda m: (m.pop("zbl_r_cut"), m.update(format_version=3)))
+    assert load_potential(old).zbl_r_cut == 4.0
+
+
+def test_zbl_r_cut_is_checked():
+    with pytest.raises(ValueError, match="zbl_r_cut is set but zbl is not"):
+        small_potential(zbl_r_cut=2.0)
+    with pytest.raises(ValueError, match=r"zbl_r_cut must lie in \(0, r_cut = 4.0\]"):
+        small_potential(zbl=True, zbl_r_cut=4.5)
+
+
+def test_with_zbl_adds_the_term_only_below_its_radius(tmp_path):
+    from ase.build import bulk
+
+    from ase_mlip import MLIPCalculator, with_zbl
+
+    pot = small_potential()
+    pot.metadata = {"training": {"best_epoch": 7}}
+    far = bulk("Li", "bcc", a=3.44, cubic=True) * (2, 2, 2)
+    far.rattle(0.05, seed=2)  # shortest pair about 2.9 A
+    close = far.copy()
+    close.positions[0] = close.positions[1] + [1.2, 0.3, 0.0]
+    safe = with_zbl(pot, 2.0, structures=[far])
+    assert safe.zbl_r_cut == 2.0 and safe.r_cut == pot.r_cut and pot.zbl is None
+    assert safe.metadata == {"training": {"best_epoch": 7}, "zbl_added_after_training": {"zbl_r_cut": 2.0}}
+    path = tmp_path / "safe.mlip"
+    safe.save(path)
+    loaded = load_potential(path)
+    results = {}
+    for name, p in [("plain", pot), ("zbl", loaded)]:
+        for label, atoms in [("far", far), ("close", close)]:
+            atoms = atoms.copy()
+            atoms.calc = MLIPCalculator(p)
+            results[name, label] = (atoms.get_potential_energy(), atoms.get_forces(), atoms.get_stress())
+    for a, b in zip(results["plain", "far"], results["zbl", "far"]):
+        np.testing.assert_array_equal(a, b)  # exactly: the term is zero there
+    assert results["zbl", "close"][0] - results["plain", "close"][0] > 0.5
+    with pytest.raises(ValueError, match="structure 1 has a pair 1.2.. A apart, closer than zbl_r_cut = 2.0"):
+        with_zbl(pot, 2.0, structures=[far, close])
+    with pytest.raises(ValueError, match="already has a ZBL term"):
+        with_zbl(safe, 1.5)

@@ -98,6 +98,27 @@ def test_zbl_normalisation_is_fitted_to_the_residual(small_li, tmp_path):
     assert record["zbl_energy_eV_per_atom"] == pytest.approx(base_e.sum() / sum(g.num_atoms for g in graphs), rel=1e-5)
 
 
+def test_close_range_zbl_trains_the_same_network(small_li, tmp_path):
+    # With zbl_r_cut below every distance of the data the term and its gradients are
+    # zero on every structure: the run, and so its network, are bit for bit the same.
+    from ase.neighborlist import neighbor_list
+
+    assert min(neighbor_list("d", atoms, 4.0).min() for atoms in load_dataset(small_li)) > 2.0
+    threads = torch.get_num_threads()
+    model = _config(small_li, tmp_path)["model"]
+    try:
+        plain = train(load_config(_config(small_li, tmp_path / "plain", max_epochs=2)), log=lambda _: None)
+        zbl = train(load_config(_config(small_li, tmp_path / "zbl", max_epochs=2,
+                                        model={**model, "zbl": True, "zbl_r_cut": 2.0})), log=lambda _: None)
+    finally:
+        torch.set_num_threads(threads)
+    a, b = plain.state_dict(), zbl.state_dict()
+    assert sorted(set(b) - set(a)) == ["zbl.phi_c", "zbl.phi_d", "zbl.z"]
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    assert zbl.zbl_r_cut == 2.0
+
+
 def _state(path):
     return load_potential(path).state_dict()
 
