@@ -119,8 +119,8 @@ class Potential(nn.Module):
     zbl_r_cut : float, optional
         Radius, Angstrom, at which the ZBL term's envelope reaches zero (default:
         ``r_cut``). ZBL is a screened nuclear repulsion, meant for close contacts;
-        up to a full cutoff of 5 A it adds a bonding-range repulsion (0.4 eV per
-        Mo pair at 3.15 A) that the network must cancel, and in training that
+        up to a full cutoff of 5 A it adds a bonding-range repulsion (0.8 eV per
+        Mo pair at 2.73 A) that the network must cancel, and in training that
         cost accuracy (README). A radius below the nearest-neighbour distance,
         as in NEP's and LAMMPS's ZBL switching, keeps it to close contacts.
     """

@@ -44,7 +44,9 @@ sys.path.insert(0, str(REPO))
 def _train(sam: bool, epochs: int, out: str, threads: int | None) -> str:
     from ase_mlip.training import load_config, train
 
-    overrides = {"sam": sam, "max_epochs": epochs, "output_dir": out,
+    # zbl_after_training: None, as when the results were recorded: the study measures the
+    # networks, and the close-range term would hide their wells (close_contact_md.py).
+    overrides = {"sam": sam, "max_epochs": epochs, "output_dir": out, "zbl_after_training": None,
                  "potential_file": str(Path(out) / "Li.mlip"), "progress": False}
     if threads:
         overrides["num_threads"] = threads
@@ -55,9 +57,11 @@ def _train(sam: bool, epochs: int, out: str, threads: int | None) -> str:
 
 def heating_run(potential_path: str, seed: int, start_K: float, end_K: float, steps: int,
                 timestep_fs: float, min_distance: float, max_force: float,
-                repeat: int = 3, threads: int | None = 1) -> dict:
+                repeat: int = 3, threads: int | None = 1, crystal: tuple = ("Li", "bcc", 3.44)) -> dict:
     """One Langevin run; the target temperature goes linearly from start_K to end_K.
 
+    ``crystal`` is (element, structure, lattice constant A) of the cubic cell
+    repeated ``repeat`` times along each axis.
     Returns the steps survived (``steps`` if it never failed) and the target
     temperature at that step.
     """
@@ -72,7 +76,8 @@ def heating_run(potential_path: str, seed: int, start_K: float, end_K: float, st
 
     if threads:
         torch.set_num_threads(threads)
-    atoms = bulk("Li", "bcc", a=3.44, cubic=True).repeat((repeat,) * 3)
+    element, structure, a = crystal
+    atoms = bulk(element, structure, a=a, cubic=True).repeat((repeat,) * 3)
     atoms.calc = MLIPCalculator(load_potential(potential_path), device="cpu", dtype="float64")
     rng = np.random.default_rng(seed)
     thermalize(atoms, start_K, rng=rng)
@@ -85,10 +90,14 @@ def heating_run(potential_path: str, seed: int, start_K: float, end_K: float, st
         dyn.set_temperature(temperature_K=target)
         dyn.run(1)
         energy = atoms.get_potential_energy()
-        distances = atoms.get_all_distances(mic=True)[upper]
-        if (not np.isfinite(energy) or distances.min() < min_distance
-                or np.abs(atoms.get_forces()).max() > max_force):
-            return {"seed": seed, "steps": step, "failed": True, "temperature_K": target}
+        closest = float(atoms.get_all_distances(mic=True)[upper].min())
+        force = float(np.abs(atoms.get_forces()).max())
+        why = [text for bad, text in [(not np.isfinite(energy), f"energy {energy}"),
+                                      (closest < min_distance, f"distance {closest:.3f} A"),
+                                      (force > max_force, f"force {force:.1f} eV/A")] if bad]
+        if why:
+            return {"seed": seed, "steps": step, "failed": True, "temperature_K": target,
+                    "reason": ", ".join(why)}
     return {"seed": seed, "steps": steps, "failed": False, "temperature_K": end_K}
 
 

@@ -152,6 +152,15 @@ class TrainConfig:
         loss has jumped that far the weights are ruined and the rest of the
         run would be spent on them; the potential file keeps the best epoch
         before the jump. Lower ``lr`` and start again.
+    zbl_after_training : float or None
+        Add the ZBL repulsion, ending at this radius (A), to the potential file
+        after training (:func:`ase_mlip.with_zbl`; None: no). Fitted networks
+        have spurious wells below the shortest distance of their data, which
+        hot MD falls into; this makes close contacts repulsive. Below the data's
+        shortest distance the network is the one ``zbl: true, zbl_r_cut`` under
+        ``model`` would train, and the recorded validation errors hold; a little
+        above it, it changes the few structures that reach inside. The model
+        must not have ``zbl`` itself.
 
     Numerics
     --------
@@ -204,6 +213,7 @@ class TrainConfig:
     early_stopping_patience: int | None = None
     grad_clip: float | None = None
     divergence_factor: float | None = 1000.0
+    zbl_after_training: float | None = None
     dtype: str = "float64"
     seed: int = 0
     num_threads: int | None = None
@@ -259,6 +269,14 @@ class TrainConfig:
                 raise ValueError(f"group_weights[{group!r}] must be a finite number >= 0, got {w}")
         if not isinstance(self.model, dict):
             raise TypeError(f"model must be a mapping of hyperparameters, got {self.model!r}")
+        if self.zbl_after_training is not None:
+            if self.model.get("zbl"):
+                raise ValueError("zbl_after_training adds ZBL to a network trained without it, but the "
+                                 "model has zbl: true; keep one of the two")
+            r_cut = self.model.get("r_cut")
+            if not 0 < self.zbl_after_training <= (r_cut if r_cut is not None else float("inf")):
+                raise ValueError(f"zbl_after_training must lie in (0, r_cut = {r_cut}] A, "
+                                 f"got {self.zbl_after_training}")
         for key in ("dtype", "seed"):
             if key in self.model:
                 raise ValueError(f"set {key} at the top level of the training config, not under model")

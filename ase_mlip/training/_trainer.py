@@ -35,7 +35,7 @@ from ase_mlip.data import (
     format_statistics,
     load_dataset,
 )
-from ase_mlip.potential import Potential, build_potential
+from ase_mlip.potential import Potential, build_potential, with_zbl
 
 from ._checkpoint import load_checkpoint, save_checkpoint
 from ._config import TrainConfig, load_config
@@ -53,10 +53,10 @@ CHECKPOINT_VERSION = 1
 PLOT_INTERVAL_S = 60.0  # redraw the learning curve at most this often (and at the end)
 # Settings that may differ between a run and its resumption.
 _RESUMABLE_CHANGES = {"max_epochs", "early_stopping_patience", "divergence_factor", "num_threads",
-                      "device", "progress"}
+                      "device", "progress", "zbl_after_training"}
 # Settings newer than checkpoint version 1, with the behaviour of the code before them.
 _ADDED_SETTINGS = {"stage_two_restart": False, "group_weights": {}, "stratify_validation": False,
-                   "stage_two_lr_scale": 1.0}
+                   "stage_two_lr_scale": 1.0, "zbl_after_training": None}
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
@@ -432,5 +432,7 @@ def _write_potential(potential: Potential, best_state: dict, cfg: TrainConfig, r
     best = build_potential(model_config)
     best.load_state_dict({k: v.cpu() for k, v in best_state.items()})
     best.metadata = _metadata(cfg, record, history, best_epoch, num_train, num_val)
+    if cfg.zbl_after_training is not None:
+        best = with_zbl(best, cfg.zbl_after_training)
     best.save(cfg.potential_path)
     return best

@@ -57,9 +57,13 @@ def plugin():
 
 @pytest.fixture(scope="session")
 def potential_file(tmp_path_factory, plugin):
-    """A small two-species (Li, Si) float64 potential file."""
+    """A small two-species (Li, Si) float64 potential file, with a ZBL term to 3 A.
+
+    The term ends below r_cut (4 A), as in the shipped files, so that LAMMPS and
+    ASE are compared on both sides of zbl_r_cut.
+    """
     path = tmp_path_factory.mktemp("potential") / "li_si.mlip"
-    small_potential(species=("Li", "Si"), seed=3).save(path)
+    small_potential(species=("Li", "Si"), seed=3, zbl=True, zbl_r_cut=3.0).save(path)
     return path
 
 

@@ -110,6 +110,8 @@ def test_close_range_zbl_trains_the_same_network(small_li, tmp_path):
         plain = train(load_config(_config(small_li, tmp_path / "plain", max_epochs=2)), log=lambda _: None)
         zbl = train(load_config(_config(small_li, tmp_path / "zbl", max_epochs=2,
                                         model={**model, "zbl": True, "zbl_r_cut": 2.0})), log=lambda _: None)
+        after = train(load_config(_config(small_li, tmp_path / "after", max_epochs=2, zbl_after_training=2.0)),
+                      log=lambda _: None)
     finally:
         torch.set_num_threads(threads)
     a, b = plain.state_dict(), zbl.state_dict()
@@ -117,6 +119,19 @@ def test_close_range_zbl_trains_the_same_network(small_li, tmp_path):
     for key in a:
         assert torch.equal(a[key], b[key]), key
     assert zbl.zbl_r_cut == 2.0
+    # zbl_after_training: the network trained without the term, which the file then holds
+    written = load_potential(tmp_path / "after" / "potential.mlip")
+    assert written.zbl_r_cut == 2.0 and after.zbl_r_cut == 2.0
+    for key, value in b.items():
+        assert torch.equal(written.state_dict()[key], value), key
+    meta = written.metadata
+    assert meta["zbl_added_after_training"] == {"zbl_r_cut": 2.0}
+    assert meta["training"]["config"]["zbl_after_training"] == 2.0
+    assert meta["training"]["best_validation"] == plain.metadata["training"]["best_validation"]
+    with pytest.raises(ValueError, match="keep one of the two"):
+        load_config(_config(small_li, tmp_path / "x", zbl_after_training=2.0, model={**model, "zbl": True}))
+    with pytest.raises(ValueError, match=r"zbl_after_training must lie in \(0, r_cut = 4.0\]"):
+        load_config(_config(small_li, tmp_path / "x", zbl_after_training=4.5))
 
 
 def _state(path):
