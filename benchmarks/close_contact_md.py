@@ -70,6 +70,10 @@ def main(argv: list[str] | None = None) -> int:
     from concurrent.futures import ProcessPoolExecutor
     from multiprocessing import get_context
 
+    from ase.build import bulk
+
+    from ase_mlip import load_potential
+
     element, structure, a, repeat = CRYSTALS[args.element]
     shipped = REPO / "potentials" / element / f"{element}.mlip"
     arms = {"with ZBL (shipped)": shipped,
@@ -83,13 +87,13 @@ def main(argv: list[str] | None = None) -> int:
         runs = {key: future.result() for key, future in futures.items()}
 
     results = {arm: [runs[(arm, seed)] for seed in range(args.seeds)] for arm in arms}
-    natoms = len(__import__("ase.build", fromlist=["bulk"]).bulk(element, structure, a=a, cubic=True)) * repeat**3
+    natoms = len(bulk(element, structure, a=a, cubic=True)) * repeat**3
     md = (f"Langevin NVT, {natoms} {structure} {element} atoms, target {args.temperature_K:g} -> "
           f"{args.final_temperature_K:g} K linearly over {args.steps} steps of {args.timestep_fs:g} fs, "
           "friction 0.01/fs, float64")
     criterion = (f"min distance < {args.min_distance} A or |F| > {args.max_force} eV/A or non-finite energy")
     record = {"element": element, "settings": vars(args), "md": md, "failure_criterion": criterion,
-              "zbl_r_cut_A": __import__("ase_mlip").load_potential(shipped).zbl_r_cut, "results": results,
+              "zbl_r_cut_A": load_potential(shipped).zbl_r_cut, "results": results,
               "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
               "machine": machine_info(), "versions": _versions()}
     out = Path(args.results or REPO / "benchmarks" / "results" / f"close_contact_md_{element}.json")
