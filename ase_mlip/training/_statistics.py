@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from ase_mlip.data import AtomicGraph
+from ase_mlip.potential import forces_and_virial
 
 __all__ = ["fit_energy_shift", "force_rms", "average_num_neighbors", "baseline_energies_forces"]
 
@@ -50,11 +51,8 @@ def baseline_energies_forces(baseline: torch.nn.Module, graphs: Sequence[AtomicG
         vec = torch.as_tensor(g.edge_vec, dtype=dtype).requires_grad_(True)
         edge_index = torch.as_tensor(g.edge_index)
         energy = baseline(torch.as_tensor(g.species), edge_index, vec, g.num_atoms).sum()
-        (de_dvec,) = torch.autograd.grad(energy, vec)
-        f = torch.zeros(g.num_atoms, 3, dtype=torch.float64)
-        # edge_vec = r_j - r_i: dE/dr_j = dE/dvec, dE/dr_i = -dE/dvec
-        f.index_add_(0, edge_index[0], de_dvec.double())
-        f.index_add_(0, edge_index[1], -de_dvec.double())
+        (edge_forces,) = torch.autograd.grad(energy, vec)  # dE/d(edge_vec), as in the potential
+        f, _ = forces_and_virial(edge_forces.double(), edge_index, vec.detach().double(), g.num_atoms)
         energies[k] = energy.item()
         forces.append(f.numpy())
     return energies, forces
