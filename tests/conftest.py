@@ -44,3 +44,12 @@ def small_potential(species=("Li",), seed=0, **overrides):
     with torch.no_grad():
         pot.energy_scale.fill_(1.0)
     return pot
+
+
+def with_live_atom_readout(potential, seed=1):
+    """The per-atom readout (``atom_mlp``) starts at zero; draw its last layer so tests see it."""
+    gen = torch.Generator().manual_seed(seed)
+    last = potential.model.atom_readout.weights[-1]
+    with torch.no_grad():
+        last.copy_(torch.randn(last.shape, generator=gen, dtype=last.dtype))
+    return potential

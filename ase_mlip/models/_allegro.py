@@ -18,7 +18,9 @@ a set of equivariant tensor features V_ij. Layer by layer:
 No message passes between atoms: the energy of atom i depends only on atoms
 within r_max of i, so a domain decomposition needs ghost atoms out to one
 cutoff. The readout is an edge energy E_ij = MLP(x_ij) u(r_ij); the atomic
-energy is E_i = sum_j E_ij / sqrt(<n_neighbors>). Every factor that couples
+energy is E_i = sum_j E_ij / sqrt(<n_neighbors>), optionally plus a per-atom
+MLP of the neighbour sum of the final latents (``atom_mlp``), still a function
+of atom i's own edges only. Every factor that couples
 edge (i, k) into the energy carries u(r_ik), so energies and forces are smooth
 when a neighbour crosses the cutoff.
 """
@@ -78,6 +80,15 @@ class AllegroConfig:
         Hidden widths of the latent update MLP of each layer.
     readout_mlp : list of int
         Hidden widths of the edge-energy readout MLP.
+    atom_mlp : list of int or None
+        Hidden widths of a per-atom readout, off by default (None). When set,
+        each atom also gets the energy MLP(rho_i), with
+        rho_i = sum_j x_ij u(r_ij) / <n_neighbors>, the final edge latents
+        summed over the atom's neighbours: a learned embedding function of a
+        learned density, as in the embedded-atom method, on top of the sum of
+        edge energies. The MLP has no biases, so an atom without neighbours
+        gets exactly zero from it; its last layer starts at zero, so training
+        starts from the edge-only model.
     avg_num_neighbors : float
         Normalisation of neighbour sums; set from the training data.
     """
@@ -97,6 +108,7 @@ class AllegroConfig:
     two_body_mlp: list[int] = field(default_factory=lambda: [128])
     latent_mlp: list[int] = field(default_factory=lambda: [128, 128])
     readout_mlp: list[int] = field(default_factory=lambda: [32])
+    atom_mlp: list[int] | None = None
     avg_num_neighbors: float = 20.0
 
     def __post_init__(self):
@@ -118,6 +130,8 @@ class AllegroConfig:
         self.two_body_mlp = [int(h) for h in self.two_body_mlp]
         self.latent_mlp = [int(h) for h in self.latent_mlp]
         self.readout_mlp = [int(h) for h in self.readout_mlp]
+        if self.atom_mlp is not None:
+            self.atom_mlp = [int(h) for h in self.atom_mlp]
 
     @classmethod
     def keys(cls) -> list[str]:
@@ -171,6 +185,11 @@ class Allegro(nn.Module):
                 ScalarMLP([latent + self.num_channels, *c.latent_mlp, latent])
             )
         self.readout = ScalarMLP([latent, *c.readout_mlp, 1])
+        self.atom_readout = None
+        if c.atom_mlp is not None:
+            self.atom_readout = ScalarMLP([latent, *c.atom_mlp, 1])
+            with torch.no_grad():
+                self.atom_readout.weights[-1].zero_()
 
     @property
     def avg_num_neighbors(self) -> float:
@@ -242,7 +261,12 @@ class Allegro(nn.Module):
 
         edge_energy = self.readout(x) * u  # [n_edges, 1]
         atomic = torch.zeros(n_local, dtype=edge_energy.dtype, device=edge_energy.device)
-        return atomic.index_add(0, center, edge_energy.squeeze(-1)) * norm
+        atomic = atomic.index_add(0, center, edge_energy.squeeze(-1)) * norm
+        if self.atom_readout is not None:
+            rho = torch.zeros((n_local, x.shape[1]), dtype=x.dtype, device=x.device)
+            rho = rho.index_add(0, center, x * u) * (norm * norm)  # [n_local, latent]
+            atomic = atomic + self.atom_readout(rho).squeeze(-1)
+        return atomic
 
     def extra_repr(self) -> str:
         c = self.config

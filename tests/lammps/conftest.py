@@ -17,7 +17,7 @@ import pytest
 from ase import Atoms
 from ase.build import bulk
 
-from ..conftest import small_potential
+from ..conftest import small_potential, with_live_atom_readout
 
 
 
@@ -57,13 +57,15 @@ def plugin():
 
 @pytest.fixture(scope="session")
 def potential_file(tmp_path_factory, plugin):
-    """A small two-species (Li, Si) float64 potential file, with a ZBL term to 3 A.
+    """A small two-species (Li, Si) float64 potential file, with a ZBL term to 3 A
+    and a (live) per-atom readout.
 
     The term ends below r_cut (4 A), as in the shipped files, so that LAMMPS and
     ASE are compared on both sides of zbl_r_cut.
     """
     path = tmp_path_factory.mktemp("potential") / "li_si.mlip"
-    small_potential(species=("Li", "Si"), seed=3, zbl=True, zbl_r_cut=3.0).save(path)
+    pot = small_potential(species=("Li", "Si"), seed=3, zbl=True, zbl_r_cut=3.0, atom_mlp=[8])
+    with_live_atom_readout(pot).save(path)
     return path
 
 

@@ -11,7 +11,7 @@ from ase_mlip import MLIPCalculator
 from ase_mlip.models import ChannelwiseTensorProduct
 from ase_mlip.neighbors import edge_vectors, neighbor_graph
 
-from ..conftest import small_potential
+from ..conftest import small_potential, with_live_atom_readout
 from ..physics import PotentialPhysicsTests, evaluate, rattled_bcc
 
 VARIANTS = {
@@ -19,6 +19,7 @@ VARIANTS = {
     "lmax2-o3-3layers": {"l_max": 2, "num_layers": 3, "pseudotensors": True},
     "lmax1-so3": {"parity": False},
     "1layer-zbl": {"num_layers": 1, "zbl": True},
+    "atom-mlp": {"atom_mlp": [8]},
 }
 
 
@@ -26,6 +27,30 @@ class TestAllegroO3(PotentialPhysicsTests):
     @pytest.fixture(params=["lmax1-o3", "lmax2-o3-3layers", "1layer-zbl"])
     def potential(self, request):
         return small_potential(species=("Li", "Si"), **VARIANTS[request.param])
+
+
+class TestAllegroAtomReadout(PotentialPhysicsTests):
+    @pytest.fixture
+    def potential(self):
+        return with_live_atom_readout(small_potential(species=("Li", "Si"), **VARIANTS["atom-mlp"]))
+
+
+def test_atom_readout_starts_as_the_edge_model_and_is_zero_for_a_lone_atom():
+    """Same seed, with and without the readout: equal energies until its last layer moves;
+    an atom with no neighbour within r_cut gets the per-species shift alone."""
+    from ase import Atoms
+
+    plain = MLIPCalculator(small_potential(species=("Li", "Si")))
+    pot = small_potential(species=("Li", "Si"), **VARIANTS["atom-mlp"])
+    atoms = rattled_bcc()
+    e_plain = evaluate(atoms, plain)["energy"]
+    assert evaluate(atoms, MLIPCalculator(pot))["energy"] == pytest.approx(e_plain, abs=1e-6)
+    live = MLIPCalculator(with_live_atom_readout(pot))
+    assert abs(evaluate(atoms, live)["energy"] - e_plain) > 1e-3
+    with torch.no_grad():
+        pot.energy_shift.copy_(torch.tensor([-1.5, -4.0]))
+    lone = Atoms("LiSi", positions=[[0, 0, 0], [0, 0, 10.0]], cell=[20, 20, 20], pbc=False)
+    assert evaluate(lone, live)["energy"] == pytest.approx(-5.5, abs=1e-6)
 
 
 class TestAllegroSO3(PotentialPhysicsTests):
