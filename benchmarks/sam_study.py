@@ -55,15 +55,53 @@ def _train(sam: bool, epochs: int, out: str, threads: int | None) -> str:
     return str(cfg.potential_path)
 
 
+class CloseContacts:
+    """Tracks pairs of atoms closer than ``min_distance`` over the steps of a run.
+
+    ``update`` takes the pair distances of one step (always the same pairs in the
+    same order) and says whether some pair has now been closer than
+    ``min_distance`` for ``trap_steps`` consecutive steps. With ``trap_steps`` 1
+    that is the first approach; with more, a hard collision that rebounds within
+    a few steps does not count, a pair caught in a spurious well does.
+    """
+
+    def __init__(self, min_distance: float, trap_steps: int = 1):
+        if trap_steps < 1:
+            raise ValueError(f"trap_steps must be >= 1, got {trap_steps}")
+        self.min_distance, self.trap_steps = float(min_distance), int(trap_steps)
+        self.close_for: dict[int, int] = {}  # pair index -> consecutive steps below min_distance
+        self.approaches = 0  # pairs that came closer than min_distance (each approach once)
+        self.closest = np.inf
+
+    @property
+    def held(self) -> int:
+        """Consecutive steps of the pair that has been close the longest, now."""
+        return max(self.close_for.values(), default=0)
+
+    def update(self, distances: np.ndarray) -> bool:
+        distances = np.asarray(distances)
+        self.closest = min(self.closest, float(distances.min()))
+        close = np.flatnonzero(distances < self.min_distance)
+        self.close_for = {int(k): self.close_for.get(int(k), 0) + 1 for k in close}
+        self.approaches += sum(n == 1 for n in self.close_for.values())
+        return self.held >= self.trap_steps
+
+
 def heating_run(potential_path: str, seed: int, start_K: float, end_K: float, steps: int,
                 timestep_fs: float, min_distance: float, max_force: float,
-                repeat: int = 3, threads: int | None = 1, crystal: tuple = ("Li", "bcc", 3.44)) -> dict:
+                repeat: int = 3, threads: int | None = 1, crystal: tuple = ("Li", "bcc", 3.44),
+                trap_steps: int = 1) -> dict:
     """One Langevin run; the target temperature goes linearly from start_K to end_K.
 
     ``crystal`` is (element, structure, lattice constant A) of the cubic cell
-    repeated ``repeat`` times along each axis.
-    Returns the steps survived (``steps`` if it never failed) and the target
-    temperature at that step.
+    repeated ``repeat`` times along each axis. The run fails when one pair of
+    atoms has been closer than ``min_distance`` for ``trap_steps`` consecutive
+    steps (1: at the first such approach; more tells a pair caught in a
+    spurious well from a hard collision that rebounds), on a force above
+    ``max_force`` or on a non-finite energy.
+    Returns the steps survived (``steps`` if it never failed), the target
+    temperature at that step, the closest distance seen and the number of
+    pairs that came closer than ``min_distance`` without ending the run.
     """
     import torch
     from ase import units
@@ -85,20 +123,25 @@ def heating_run(potential_path: str, seed: int, start_K: float, end_K: float, st
     dyn = Langevin(atoms, timestep_fs * units.fs, temperature_K=start_K, friction=0.01,
                    fixcm=False, rng=rng)
     upper = np.triu_indices(len(atoms), 1)
+    contacts = CloseContacts(min_distance, trap_steps)
     for step in range(1, steps + 1):
         target = start_K + (end_K - start_K) * step / steps
         dyn.set_temperature(temperature_K=target)
         dyn.run(1)
         energy = atoms.get_potential_energy()
-        closest = float(atoms.get_all_distances(mic=True)[upper].min())
+        distances = atoms.get_all_distances(mic=True)[upper]
+        trapped = contacts.update(distances)
         force = float(np.abs(atoms.get_forces()).max())
+        held = f" for {contacts.held} steps" if trap_steps > 1 else ""
         why = [text for bad, text in [(not np.isfinite(energy), f"energy {energy}"),
-                                      (closest < min_distance, f"distance {closest:.3f} A"),
+                                      (trapped, f"distance {distances.min():.3f} A{held}"),
                                       (force > max_force, f"force {force:.1f} eV/A")] if bad]
         if why:
             return {"seed": seed, "steps": step, "failed": True, "temperature_K": target,
-                    "reason": ", ".join(why)}
-    return {"seed": seed, "steps": steps, "failed": False, "temperature_K": end_K}
+                    "reason": ", ".join(why), "closest_A": contacts.closest,
+                    "approaches": contacts.approaches - int(trapped)}
+    return {"seed": seed, "steps": steps, "failed": False, "temperature_K": end_K,
+            "closest_A": contacts.closest, "approaches": contacts.approaches}
 
 
 def _versions() -> dict:
