@@ -17,6 +17,8 @@ def _run(args: argparse.Namespace) -> int:
         overrides["max_epochs"] = args.max_epochs
     if args.threads is not None:
         overrides["num_threads"] = args.threads
+    if args.workers is not None:
+        overrides["num_workers"] = args.workers
     if args.no_progress:
         overrides["progress"] = False
     config = load_config(args.config, **overrides)
@@ -38,6 +40,8 @@ def register(subparsers) -> None:
                         help="continue from output_dir/checkpoint.pt (after a crash or kill)")
     parser.add_argument("--output-dir", default=None, help="override output_dir of the config")
     parser.add_argument("--max-epochs", type=int, default=None, help="override max_epochs")
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (num_threads)")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads per worker (num_threads)")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="data-parallel worker processes sharing each batch (num_workers, CPU)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(func=_run)

@@ -46,6 +46,11 @@ class DataError(ValueError):
             f"{len(self.problems)} bad record(s) in the data; fix or remove them:\n  {shown}{more}"
         )
 
+    def __reduce__(self):
+        # Rebuilt from the problem list (not from the message), e.g. when a training
+        # worker process hands the error to the process that started it.
+        return type(self), (self.problems,)
+
 
 def _is_mlearn_json(path: str) -> bool:
     if not path.lower().endswith(".json"):

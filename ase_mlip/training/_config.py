@@ -169,7 +169,17 @@ class TrainConfig:
     seed : int
         Seed of weight initialisation, validation split and shuffling (0).
     num_threads : int or None
-        ``torch.set_num_threads`` value (None: leave torch's default).
+        ``torch.set_num_threads`` value, per worker (None: torch's default with
+        one worker; the CPU cores divided among the workers with several).
+    num_workers : int
+        Processes that share each batch (data parallelism, ``torch.distributed``
+        with gloo, CPU only) (1). Each computes the loss of its part of the
+        batch and the gradients are summed before every step, so the step is
+        that of the whole batch. On 2 cores, 2 workers of 1 thread each ran
+        the shipped configs' training steps 1.3-1.4x faster than 1 process
+        with 2 threads. Results match a single-process run to rounding only;
+        with the same ``num_workers`` and threads a run is repeatable and
+        resumes exactly.
     device : {"cpu", "cuda", "auto"}
         Where to train ("cpu"; "auto" picks CUDA when available).
     progress : bool
@@ -217,6 +227,7 @@ class TrainConfig:
     dtype: str = "float64"
     seed: int = 0
     num_threads: int | None = None
+    num_workers: int = 1
     device: str = "cpu"
     progress: bool = True
 
@@ -248,6 +259,14 @@ class TrainConfig:
             )
         if self.device not in ("cpu", "cuda", "auto") and not self.device.startswith("cuda:"):
             raise ValueError(f"device {self.device!r} is unknown; use 'cpu', 'cuda' or 'auto'")
+        if not (isinstance(self.num_workers, int) and self.num_workers >= 1):
+            raise ValueError(f"num_workers must be an integer >= 1, got {self.num_workers!r}")
+        if self.num_workers > 1 and self.device != "cpu":
+            raise ValueError(f"num_workers > 1 trains on the CPU only, got device {self.device!r}; "
+                             "set device: cpu or num_workers: 1")
+        if self.num_workers > self.batch_size:
+            raise ValueError(f"num_workers ({self.num_workers}) must not exceed batch_size "
+                             f"({self.batch_size}): every worker takes a part of each batch")
         if self.sam and not self.sam_rho > 0:
             raise ValueError(f"sam_rho must be > 0 when sam is on, got {self.sam_rho}")
         if not 0.0 <= self.stage_two_fraction < 1.0:

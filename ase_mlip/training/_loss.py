@@ -149,8 +149,13 @@ def batch_errors(prediction: Prediction, batch: GraphBatch,
     return with_group_weights(errors, batch.groups, group_weights, batch.batch, batch.has_stress)
 
 
-def _penalty(x: torch.Tensor, kind: str, delta: float, weights: torch.Tensor | None = None) -> torch.Tensor:
-    """Mean of rho(x); with ``weights`` (one per leading index of x) a weighted mean."""
+def _penalty(x: torch.Tensor, kind: str, delta: float, weights: torch.Tensor | None = None,
+             count: float | None = None) -> torch.Tensor:
+    """Mean of rho(x); with ``weights`` (one per leading index of x) a weighted mean.
+
+    With ``count`` the sum is divided by ``count`` instead of ``x.numel()``: the
+    share of a mean over a larger set of which ``x`` is a part.
+    """
     if x.numel() == 0:
         return x.new_zeros(())
     if kind == "mse":
@@ -162,13 +167,18 @@ def _penalty(x: torch.Tensor, kind: str, delta: float, weights: torch.Tensor | N
         raise ValueError(f"loss {kind!r} is unknown; use 'mse' or 'huber'")
     if weights is not None:
         rho = rho * weights.reshape((-1,) + (1,) * (rho.dim() - 1))
-    return rho.mean()
+    return rho.mean() if count is None else rho.sum() / count
 
 
 def weighted_loss(errors: Errors, energy_weight: float = 1.0, forces_weight: float = 1.0,
-                  stress_weight: float = 0.0, kind: str = "mse",
-                  delta: float = 0.01) -> tuple[torch.Tensor, dict[str, float]]:
+                  stress_weight: float = 0.0, kind: str = "mse", delta: float = 0.01,
+                  counts: Mapping[str, float] | None = None) -> tuple[torch.Tensor, dict[str, float]]:
     """Weighted sum of the energy, force and stress terms.
+
+    ``counts`` (keys ``energy``, ``forces``, ``stress``) replaces the number of
+    entries each mean divides by: with the counts of a whole batch, the terms of
+    a part of it are that part's share, and the shares of all parts add up to the
+    terms of the batch (how data-parallel workers split one batch).
 
     Returns
     -------
@@ -178,10 +188,11 @@ def weighted_loss(errors: Errors, energy_weight: float = 1.0, forces_weight: flo
         The ``energy``, ``forces``, ``stress`` terms as floats, before the
         term weights (group weights, if any, are inside them).
     """
+    counts = counts or {}
     terms = {
-        "energy": _penalty(errors.energy_per_atom, kind, delta, errors.energy_weights),
-        "forces": _penalty(errors.forces, kind, delta, errors.forces_weights),
-        "stress": _penalty(errors.stress, kind, delta, errors.stress_weights),
+        "energy": _penalty(errors.energy_per_atom, kind, delta, errors.energy_weights, counts.get("energy")),
+        "forces": _penalty(errors.forces, kind, delta, errors.forces_weights, counts.get("forces")),
+        "stress": _penalty(errors.stress, kind, delta, errors.stress_weights, counts.get("stress")),
     }
     loss = (energy_weight * terms["energy"] + forces_weight * terms["forces"]
             + stress_weight * terms["stress"])

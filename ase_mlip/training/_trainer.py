@@ -35,13 +35,14 @@ from ase_mlip.data import (
     format_statistics,
     load_dataset,
 )
-from ase_mlip.potential import Potential, build_potential, with_zbl
+from ase_mlip.potential import Potential, build_potential, load_potential, with_zbl
 
 from ._checkpoint import load_checkpoint, save_checkpoint
 from ._config import TrainConfig, load_config
 from ._ema import ExponentialMovingAverage
 from ._loss import batch_errors, predict, weighted_loss
 from ._metrics import ErrorCollector, plot_learning_curve, write_csv
+from ._parallel import Workers, launch
 from ._sam import SAM
 from ._schedule import LRSchedule
 from ._statistics import average_num_neighbors, baseline_energies_forces, fit_energy_shift, force_rms
@@ -53,10 +54,10 @@ CHECKPOINT_VERSION = 1
 PLOT_INTERVAL_S = 60.0  # redraw the learning curve at most this often (and at the end)
 # Settings that may differ between a run and its resumption.
 _RESUMABLE_CHANGES = {"max_epochs", "early_stopping_patience", "divergence_factor", "num_threads",
-                      "device", "progress", "zbl_after_training"}
+                      "num_workers", "device", "progress", "zbl_after_training"}
 # Settings newer than checkpoint version 1, with the behaviour of the code before them.
 _ADDED_SETTINGS = {"stage_two_restart": False, "group_weights": {}, "stratify_validation": False,
-                   "stage_two_lr_scale": 1.0, "zbl_after_training": None}
+                   "stage_two_lr_scale": 1.0, "zbl_after_training": None, "num_workers": 1}
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
@@ -211,8 +212,19 @@ def train(config: TrainConfig | str | os.PathLike | dict, resume: bool = False,
         The best-validation EMA potential (also written to ``config.potential_path``).
     """
     cfg = config if isinstance(config, TrainConfig) else load_config(config)
-    if cfg.num_threads:
-        torch.set_num_threads(int(cfg.num_threads))
+    if cfg.num_workers > 1:
+        launch(_run, (cfg, resume), cfg.num_workers, log)
+        return load_potential(cfg.potential_path)
+    return _run(cfg, resume, log=log, workers=Workers())
+
+
+def _run(cfg: TrainConfig, resume: bool, log: Callable[[str], None], workers: Workers) -> Potential | None:
+    """The training loop of one worker; returns the potential on worker 0, else None."""
+    threads = cfg.num_threads
+    if threads is None and workers.world > 1:  # share the cores between the workers
+        threads = max(1, (os.cpu_count() or 1) // workers.world)
+    if threads:
+        torch.set_num_threads(int(threads))
     torch.manual_seed(cfg.seed)
     out = Path(cfg.output_dir)
     checkpoint_path = out / CHECKPOINT_NAME
@@ -282,7 +294,7 @@ def train(config: TrainConfig | str | os.PathLike | dict, resume: bool = False,
     from tqdm.auto import tqdm
 
     bar = tqdm(total=steps_per_epoch * cfg.max_epochs, initial=steps_per_epoch * epoch,
-               disable=not cfg.progress, unit="step", dynamic_ncols=True)
+               disable=not (cfg.progress and workers.main), unit="step", dynamic_ncols=True)
     stage_two_start = _stage_two_start(cfg)
     stage_two_energy = (cfg.energy_weight if cfg.stage_two_energy_weight is None
                         else cfg.stage_two_energy_weight)
@@ -310,14 +322,21 @@ def train(config: TrainConfig | str | os.PathLike | dict, resume: bool = False,
         sums = {"loss": 0.0, "energy": 0.0, "forces": 0.0, "stress": 0.0}
         for step in range(steps_per_epoch):
             chosen = order[step * cfg.batch_size:(step + 1) * cfg.batch_size]
-            batch = batch_graphs([train_graphs[i] for i in chosen], dtype=dtype, device=device)
+            share = workers.share(chosen)
+            # With several workers each loss term is divided by the entry count of the whole batch.
+            counts = _entry_counts([train_graphs[i] for i in chosen]) if workers.world > 1 else None
+            batch = batch_graphs([train_graphs[i] for i in share], dtype=dtype, device=device) if share else None
             terms_box = {}
 
             def closure():
                 optimizer.zero_grad()
-                errors = batch_errors(predict(potential, batch, True), batch, cfg.group_weights)
-                loss, terms = weighted_loss(errors, **weights)
-                loss.backward()
+                if batch is None:  # more workers than structures left in the last batch
+                    loss, terms = torch.zeros((), dtype=dtype), {"energy": 0.0, "forces": 0.0, "stress": 0.0}
+                else:
+                    errors = batch_errors(predict(potential, batch, True), batch, cfg.group_weights)
+                    loss, terms = weighted_loss(errors, **weights, counts=counts)
+                    loss.backward()
+                workers.sum_gradients(params)
                 terms_box.setdefault("terms", terms)
                 terms_box.setdefault("loss", float(loss.detach()))
                 return loss
@@ -330,9 +349,11 @@ def train(config: TrainConfig | str | os.PathLike | dict, resume: bool = False,
                 optimizer.step()
             ema.update(potential)
             schedule.step()
-            for key in ("energy", "forces", "stress"):
-                sums[key] += terms_box["terms"][key] * len(chosen)
-            sums["loss"] += terms_box["loss"] * len(chosen)
+            step_terms = dict(zip(("loss", "energy", "forces", "stress"), workers.sum_floats(
+                [terms_box["loss"], *(terms_box["terms"][k] for k in ("energy", "forces", "stress"))])))
+            for key in sums:
+                sums[key] += step_terms[key] * len(chosen)
+            terms_box["loss"] = step_terms["loss"]
             postfix["loss"] = f"{terms_box['loss']:.3g}"
             bar.set_postfix(postfix, refresh=False)
             bar.update(1)
@@ -368,6 +389,9 @@ def train(config: TrainConfig | str | os.PathLike | dict, resume: bool = False,
                 "again in a new output_dir.")
             finished = True
 
+        workers.check_same(params)
+        if not workers.main:
+            continue
         if improved:  # the best potential so far, usable while training runs
             _write_potential(potential, best_state, cfg, record, history, best_epoch,
                              len(train_graphs), len(val_graphs))
@@ -388,12 +412,20 @@ def train(config: TrainConfig | str | os.PathLike | dict, resume: bool = False,
                         "val_F": f"{row['val_forces_mae_eV_per_A']:.3f}eV/A"})
         bar.set_postfix(postfix)
     bar.close()
+    if not workers.main:
+        return None
     plot_learning_curve(out / "learning_curve.png", history)
 
     best = _write_potential(potential, best_state, cfg, record, history, best_epoch,
                             len(train_graphs), len(val_graphs))
     log(f"best epoch {best_epoch}: potential written to {cfg.potential_path}")
     return best
+
+
+def _entry_counts(graphs: Sequence[AtomicGraph]) -> dict[str, int]:
+    """Entries of each loss term in a batch: structures, force components, stress components."""
+    return {"energy": len(graphs), "forces": 3 * sum(g.num_atoms for g in graphs),
+            "stress": 9 * sum(g.stress is not None for g in graphs)}
 
 
 def _divergence(history: list[dict], stage_two_start: int,
