@@ -298,7 +298,7 @@ def test_shipped_configs_load_and_point_at_shipped_data(element):
     assert cfg.model["species"] == [element]
     assert cfg.potential_path.resolve() == (repo / "potentials" / element / f"{element}.mlip").resolve()
     assert "test" not in Path(cfg.train_file[0]).name  # the test split is for the final report only
-    # The config is the one that made the shipped file (paths and thread count aside; a setting
+    # The config is the one that made the shipped file (paths, threads and workers aside; a setting
     # newer than the file takes the value that reproduces what the code did then, as on resume).
     from ase_mlip.training._trainer import _ADDED_SETTINGS
 
@@ -321,6 +321,6 @@ def test_shipped_configs_load_and_point_at_shipped_data(element):
         made["divergence_factor"] = here["divergence_factor"]
     if not here["stage_two_fraction"]:
         made.pop("stage_two_restart"), here.pop("stage_two_restart")
-    paths = {"train_file", "validation_file", "output_dir", "potential_file", "num_threads"}
+    paths = {"train_file", "validation_file", "output_dir", "potential_file", "num_threads", "num_workers"}
     assert {k: v for k, v in made.items() if k not in paths} == {
         k: v for k, v in here.items() if k not in paths}
