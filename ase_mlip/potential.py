@@ -50,7 +50,7 @@ from ase.data import atomic_numbers
 from torch import nn
 
 from ._atomic import atomic_write
-from .models import Allegro, AllegroConfig
+from .models import Allegro, AllegroConfig, input_gradients_only
 from .models._zbl import ZBLRepulsion
 
 __all__ = [
@@ -450,9 +450,10 @@ def energy_and_edge_forces(
             atomic = potential(species, edge_index, edge_vec, n_local)
             if not atomic.requires_grad or edge_vec.shape[0] == 0:
                 return atomic, torch.zeros_like(edge_vec)
-            (grad,) = torch.autograd.grad(
-                atomic.sum(), edge_vec, create_graph=create_graph, allow_unused=True
-            )
+            with input_gradients_only():  # forces only: no weight gradients of the energy
+                (grad,) = torch.autograd.grad(
+                    atomic.sum(), edge_vec, create_graph=create_graph, allow_unused=True
+                )
     finally:
         for p in frozen:
             p.requires_grad_(True)

@@ -7,7 +7,8 @@ Every model has the signature
 
 from ._allegro import Allegro, AllegroConfig
 from ._radial import BesselBasis, PolynomialCutoff
-from ._tensor_product import ChannelwiseTensorProduct
+from ._tensor_product import ChannelwiseTensorProduct, input_gradients_only
 from ._zbl import ZBLRepulsion
 
-__all__ = ["Allegro", "AllegroConfig", "BesselBasis", "PolynomialCutoff", "ChannelwiseTensorProduct", "ZBLRepulsion"]
+__all__ = ["Allegro", "AllegroConfig", "BesselBasis", "PolynomialCutoff", "ChannelwiseTensorProduct", "ZBLRepulsion",
+           "input_gradients_only"]

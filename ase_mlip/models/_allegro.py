@@ -158,6 +158,9 @@ class Allegro(nn.Module):
         self.l_max = c.l_max
         self.num_channels = c.num_tensor_features
         self.register_buffer("_avg_num_neighbors", torch.tensor(c.avg_num_neighbors))
+        # The l of each spherical-harmonic component, 0 1 1 1 2 2 2 2 2 ...; derived, not stored.
+        l_of_component = [l for l in range(c.l_max + 1) for _ in range(2 * l + 1)]
+        self.register_buffer("_l_of_component", torch.tensor(l_of_component), persistent=False)
         self.bessel = BesselBasis(c.r_cut, c.num_bessel, trainable=c.bessel_trainable,
                                   normalize=c.normalize_radial)
         self.cutoff = PolynomialCutoff(c.r_cut, c.polynomial_p)
@@ -202,15 +205,16 @@ class Allegro(nn.Module):
         self._avg_num_neighbors.fill_(float(value))
         self.config.avg_num_neighbors = float(value)
 
-    def _times_sh(self, w: torch.Tensor, y: list[torch.Tensor]) -> torch.Tensor:
+    def _times_sh(self, w: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Per-channel, per-l weights times spherical harmonics.
 
-        ``w``: [n_edges, (l_max+1) * C]; ``y[l]``: [2l+1, n_edges, 1] ->
-        [(l_max+1)^2, n_edges, C]. Multiplying block by block keeps one
-        [n_edges, C] weight per l for the backward pass, not 2l+1 copies.
+        ``w``: [n_edges, (l_max+1) * C]; ``y``: [(l_max+1)^2, n_edges, 1] ->
+        [(l_max+1)^2, n_edges, C]. The weight of each component's l is picked
+        by one index_select, not by blocks joined with ``cat``, whose slices
+        would become zero tensors of the full size under force training.
         """
         w = w.reshape(w.shape[0], self.l_max + 1, self.num_channels).transpose(0, 1)
-        return torch.cat([w[l] * y[l] for l in range(self.l_max + 1)], dim=0)
+        return w.index_select(0, self._l_of_component) * y
 
     def forward(
         self,
@@ -242,13 +246,12 @@ class Allegro(nn.Module):
         r = torch.linalg.norm(edge_vec, dim=-1)  # [n_edges]
         u = self.cutoff(r).unsqueeze(-1)  # [n_edges, 1]
         # Tensor features are component-major: [(l_max+1)^2, n_edges, C].
-        y_all = self.sh(edge_vec).T.unsqueeze(-1)  # [(l_max+1)^2, n_edges, 1]
-        y = [y_all[l * l : (l + 1) ** 2] for l in range(self.l_max + 1)]  # per l: [2l+1, n_edges, 1]
-        y_cut = [y_l * u for y_l in y]
+        y = self.sh(edge_vec).T.unsqueeze(-1)  # [(l_max+1)^2, n_edges, 1]
+        y_cut = y * u
 
         onehot = nn.functional.one_hot(species, self.num_species).to(edge_vec.dtype)
-        x = torch.cat([onehot[center], onehot[neighbor], self.bessel(r)], dim=-1)
-        x = self.two_body(x) * u  # [n_edges, latent]
+        x = self.two_body(onehot[center], onehot[neighbor], self.bessel(r))
+        x = x * u  # [n_edges, latent]
         features = self._times_sh(self.initial_weights(x), y)  # [(l_max+1)^2, n_edges, C]
 
         for env_weights, product, update in zip(self.env_weights, self.products, self.latent_updates):
@@ -256,8 +259,8 @@ class Allegro(nn.Module):
             env = torch.zeros((w.shape[0], n_local, w.shape[2]), dtype=w.dtype, device=w.device)
             env = env.index_add(1, center, w) * norm  # [(l_max+1)^2, n_local, C]
             features = product(features, env.index_select(1, center))  # [dim_out, n_edges, C]
-            scalars = features[0]  # the 0e block comes first: [n_edges, C]
-            x = (x + update(torch.cat([x, scalars], dim=-1))) * (1.0 / math.sqrt(2.0))
+            scalars = features.split([1, features.shape[0] - 1], 0)[0].squeeze(0)  # 0e comes first: [n_edges, C]
+            x = (x + update(x, scalars)) * (1.0 / math.sqrt(2.0))
 
         edge_energy = self.readout(x) * u  # [n_edges, 1]
         atomic = torch.zeros(n_local, dtype=edge_energy.dtype, device=edge_energy.device)

@@ -48,11 +48,22 @@ class ScalarMLP(nn.Module):
             self.weights.append(nn.Parameter(w))
         self.register_buffer("_out_norm", torch.tensor(norm if out_act else 1.0))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Apply the MLP, shape (..., dims[0]) -> (..., dims[-1])."""
+    def forward(self, x: torch.Tensor, *more: torch.Tensor) -> torch.Tensor:
+        """Apply the MLP, shape (..., dims[0]) -> (..., dims[-1]).
+
+        With several arguments the input is their concatenation along the last
+        axis, which is never formed: the first layer is the sum of each part
+        times its rows of the weight. Under force training a concatenation
+        would be differentiated into a zero tensor of the full size per part.
+        """
         last = len(self.weights) - 1
         for k, w in enumerate(self.weights):
-            x = x @ w
+            if k == 0 and more:
+                parts = (x, *more)
+                rows = w.split([p.shape[-1] for p in parts], 0)
+                x = sum((p @ r for p, r in zip(parts[1:], rows[1:])), parts[0] @ rows[0])
+            else:
+                x = x @ w
             if k < last or self.out_act:
                 x = nn.functional.silu(x)
         return x * self._out_norm if self.out_act else x

@@ -35,6 +35,7 @@ nequip-allegro; ``pseudotensors=True`` also keeps 0o, 1e, 2o, ...
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 import torch
@@ -84,6 +85,30 @@ def coupling_paths(
 # Edges per chunk: bounds the transient outer-product tensors to a few MB per chunk.
 _CHUNK_EDGES = 2048
 
+# While set, the backward of a product gives no weight gradients (see input_gradients_only).
+# A module global, not thread-local: autograd runs the backward of CUDA tensors on its own threads.
+_INPUTS_ONLY = False
+
+
+@contextlib.contextmanager
+def input_gradients_only():
+    """Within this context, backward passes through a product skip its weight gradients.
+
+    Forces are ``dE/d edge_vec``: the weight gradients of ``E`` that the same
+    backward pass would give are not wanted, and autograd cannot tell a custom
+    function so (``needs_input_grad`` only says whether the weights require
+    grad). A force-training step spends about a third less time in the
+    product's part of the force pass without them. The gradients of a loss of
+    the forces with respect to the weights are unaffected: they come from a
+    later backward pass, outside this context.
+    """
+    global _INPUTS_ONLY
+    previous, _INPUTS_ONLY = _INPUTS_ONLY, True
+    try:
+        yield
+    finally:
+        _INPUTS_ONLY = previous
+
 
 class _Plan:
     """The paths of a product, grouped by the pair of input irreps they couple.
@@ -112,11 +137,11 @@ class _CoupleAndMix(torch.autograd.Function):
     Forward and backward run over chunks of edges, so the outer products never
     exist for all edges at once; only the inputs are saved. With
     ``create_graph`` the backward is built of differentiable operations
-    (second derivatives for training), chunk by chunk as well: the graph of
-    the derivative then holds per-chunk intermediates that stay in cache. A
-    force-training step on mlearn Mo or Si took 0-4% less time than with one
-    unchunked graph on 2 CPU threads (``benchmarks/results/training_steps.md``)
-    and 3-4% less on 1 thread beside another run.
+    (second derivatives for training), chunk by chunk as well. A hand-written
+    second derivative (the same contractions, chunked, no graph) was measured
+    about 8% slower in the loss pass of a Mo training step than autograd
+    through these operations: the work is bound by memory traffic over the
+    outer products, which both do alike.
     ``cgs[g]``: ``(sum of m over the paths of group g, d1 d2)`` coupling rows.
     """
 
@@ -138,88 +163,106 @@ class _CoupleAndMix(torch.autograd.Function):
         plan, num_cg = ctx.plan, ctx.num_cg
         cgs, weights = tensors[:num_cg], tensors[num_cg:]
         need = ctx.needs_input_grad
-        need_w = any(need[4 + num_cg:])
+        need_w = any(need[4 + num_cg:]) and not _INPUTS_ONLY
         args = (plan, cgs, weights, need[0], need[1], need_w)
-        if torch.is_grad_enabled():  # create_graph: differentiable
-            num_edges = features.shape[1]
-            parts = [_backward(features[:, s:s + _CHUNK_EDGES], env[:, s:s + _CHUNK_EDGES],
-                               grad_out[:, s:s + _CHUNK_EDGES], *args)
-                     for s in range(0, max(num_edges, 1), _CHUNK_EDGES)]  # one, empty, for no edges
+        if torch.is_grad_enabled():  # create_graph: differentiable operations
+            # Chunks by split, not by slicing: the derivative of a split is one
+            # concatenation, while every slice would be differentiated into a
+            # zero tensor of the full size (a quadratic cost in the number of chunks).
+            chunks = zip(features.split(_CHUNK_EDGES, 1), env.split(_CHUNK_EDGES, 1),
+                         grad_out.split(_CHUNK_EDGES, 1))
+            parts = [_backward(v, g, go, *args) for v, g, go in chunks]
+            if not parts:  # no edges
+                parts = [_backward(features, env, grad_out, *args)]
             grad_v = torch.cat([p[0] for p in parts], 1) if need[0] else None
             grad_g = torch.cat([p[1] for p in parts], 1) if need[1] else None
             grad_w = [sum(p[2][i] for p in parts) for i in range(len(weights))] if need_w else [None] * len(weights)
         else:
-            num_edges = features.shape[1]
-            grad_v = torch.empty_like(features) if need[0] else None
-            grad_g = torch.empty_like(env) if need[1] else None
-            grad_w = [torch.zeros_like(w) for w in weights] if need_w else [None] * len(weights)
-            for s in range(0, num_edges, _CHUNK_EDGES):
-                e = min(s + _CHUNK_EDGES, num_edges)
-                gv, gg, gw = _backward(features[:, s:e], env[:, s:e], grad_out[:, s:e], *args)
-                if need[0]:
-                    grad_v[:, s:e] = gv
-                if need[1]:
-                    grad_g[:, s:e] = gg
-                if need_w:
-                    for acc, part in zip(grad_w, gw):
-                        acc += part
+            grad_v, grad_g, grad_w = _chunked_backward(features, env, grad_out, *args)
         return (grad_v, grad_g, None, None, *([None] * num_cg), *grad_w)
 
 
-def _outer(v, g, group):
-    """``V[l1] (x) G[l2]`` of one group: ``(d1 d2, n)``."""
-    o1, d1, o2, d2, _ = group
-    return (v[o1 : o1 + d1].unsqueeze(1) * g[o2 : o2 + d2].unsqueeze(0)).reshape(d1 * d2, -1)
+def _chunked_backward(features, env, grad_out, plan, cgs, weights, need_v, need_g, need_w):
+    """Input and weight gradients of the product, chunk by chunk, without a graph."""
+    num_edges = features.shape[1]
+    grad_v = torch.empty_like(features) if need_v else None
+    grad_g = torch.empty_like(env) if need_g else None
+    grad_w = [torch.zeros_like(w) for w in weights] if need_w else [None] * len(weights)
+    for s in range(0, num_edges, _CHUNK_EDGES):
+        e = min(s + _CHUNK_EDGES, num_edges)
+        gv, gg, gw = _backward(features[:, s:e], env[:, s:e], grad_out[:, s:e],
+                               plan, cgs, weights, need_v, need_g, need_w)
+        if need_v:
+            grad_v[:, s:e] = gv
+        if need_g:
+            grad_g[:, s:e] = gg
+        if need_w:
+            for acc, part in zip(grad_w, gw):
+                acc += part
+    return grad_v, grad_g, grad_w
+
+
+def _blocks(x, blocks):
+    """The irrep blocks ``(offset, size)`` of ``x`` (rows), by one split."""
+    return x.split([d for _, d in blocks], 0)
+
+
+def _outer(vb, gb, i1, i2):
+    """``V[l1] (x) G[l2]`` of one group from the irrep blocks: ``(d1 d2, n)``."""
+    v, g = vb[i1], gb[i2]
+    return (v.unsqueeze(1) * g.unsqueeze(0)).reshape(v.shape[0] * g.shape[0], -1)
 
 
 def _couple_and_mix(features, env, plan, cgs, weights):
     dim_in, num_edges, c = features.shape
     n = num_edges * c
-    v, g = features.reshape(dim_in, n), env.reshape(env.shape[0], n)
+    vb = _blocks(features.reshape(dim_in, n), plan.in_blocks)
+    gb = _blocks(env.reshape(env.shape[0], n), plan.sh_blocks)
     out = [None] * len(plan.out_dims)
-    for group, cg in zip(plan.groups, cgs):
-        rows = cg @ _outer(v, g, group)  # [sum m, n]
-        start = 0
-        for t, k, m in group[4]:
-            part = rows[start : start + m].reshape(m * num_edges, c) @ weights[t][k]  # [m E, C]
-            start += m
+    for group, (i1, i2), cg in zip(plan.groups, plan.group_irreps, cgs):
+        rows = (cg @ _outer(vb, gb, i1, i2)).split([m for _, _, m in group[4]], 0)  # per path [m, n]
+        for (t, k, m), part in zip(group[4], rows):
+            part = part.reshape(m * num_edges, c) @ weights[t][k]  # [m E, C]
             out[t] = part if out[t] is None else out[t] + part
     out = [o.reshape(m, num_edges, c) for o, m in zip(out, plan.out_dims)]
     return torch.cat(out, dim=0) if len(out) > 1 else out[0]
 
 
 def _backward(features, env, grad_out, plan, cgs, weights, need_v, need_g, need_w):
+    """Gradients of one chunk. Every block is taken by ``split``/``unbind``, never by
+    slicing, so that differentiating this function (force training) does not build a
+    zero tensor of the full size for every block."""
     dim_in, num_edges, c = features.shape
     n = num_edges * c
-    v, g = features.reshape(dim_in, n), env.reshape(env.shape[0], n)
+    vb = _blocks(features.reshape(dim_in, n), plan.in_blocks)
+    gb = _blocks(env.reshape(env.shape[0], n), plan.sh_blocks)
     # Per output irrep: [m * E, C] rows of the output gradient.
-    go = [grad_out[o : o + m].reshape(m * num_edges, c) for o, m in zip(plan.out_offsets, plan.out_dims)]
+    go = [x.reshape(m * num_edges, c) for x, m in zip(grad_out.split(plan.out_dims, 0), plan.out_dims)]
+    w_paths = [w.unbind(0) for w in weights]  # per output irrep, per path: [C, C]
     grad_v = [[] for _ in plan.in_blocks]
     grad_g = [[] for _ in plan.sh_blocks]
     grad_w = [[None] * w.shape[0] for w in weights] if need_w else None
     for group, (i1, i2), cg in zip(plan.groups, plan.group_irreps, cgs):
-        o1, d1, o2, d2, targets = group
+        d1, d2, targets = group[1], group[3], group[4]
         if need_w:
-            outer = _outer(v, g, group)
-            rows = cg @ outer
-        grad_rows, start = [], 0
-        for t, k, m in targets:
-            grad_rows.append((go[t] @ weights[t][k].T).reshape(m, n))
+            rows = (cg @ _outer(vb, gb, i1, i2)).split([m for _, _, m in targets], 0)
+        grad_rows = []
+        for p, (t, k, m) in enumerate(targets):
+            grad_rows.append((go[t] @ w_paths[t][k].T).reshape(m, n))
             if need_w:
-                grad_w[t][k] = rows[start : start + m].reshape(m * num_edges, c).T @ go[t]  # [C, C]
-            start += m
+                grad_w[t][k] = rows[p].reshape(m * num_edges, c).T @ go[t]  # [C, C]
         grad_outer = (cg.T @ torch.cat(grad_rows, 0)).reshape(d1, d2, n)
         if need_v:
-            grad_v[i1].append((grad_outer * g[o2 : o2 + d2].unsqueeze(0)).sum(1))
+            grad_v[i1].append((grad_outer * gb[i2].unsqueeze(0)).sum(1))
         if need_g:
-            grad_g[i2].append((grad_outer * v[o1 : o1 + d1].unsqueeze(1)).sum(0))
+            grad_g[i2].append((grad_outer * vb[i1].unsqueeze(1)).sum(0))
 
     def assemble(parts, blocks, like):
         pieces = [sum(p[1:], p[0]) if p else like.new_zeros((d, n)) for p, (_, d) in zip(parts, blocks)]
         return torch.cat(pieces, 0).reshape(like.shape[0], num_edges, c)
 
-    gv = assemble(grad_v, plan.in_blocks, v) if need_v else None
-    gg = assemble(grad_g, plan.sh_blocks, g) if need_g else None
+    gv = assemble(grad_v, plan.in_blocks, features) if need_v else None
+    gg = assemble(grad_g, plan.sh_blocks, env) if need_g else None
     gw = [torch.stack(ws, 0) for ws in grad_w] if need_w else [None] * len(weights)
     return gv, gg, gw
 

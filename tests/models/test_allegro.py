@@ -229,6 +229,67 @@ def test_tensor_product_matches_path_by_path_reference(l_max, parity, pseudo, sc
         torch.testing.assert_close(a, b, atol=1e-10, rtol=0)
 
 
+@pytest.mark.parametrize("l_max,parity,pseudo,scalar_only", [(2, True, True, False), (3, True, False, False),
+                                                            (2, False, False, False), (2, True, False, True)])
+def test_tensor_product_second_derivatives_of_the_force_pass(l_max, parity, pseudo, scalar_only):
+    """Under input_gradients_only (the force pass of force training) the backward gives no
+    weight gradients, yet the input gradients and their derivatives with respect to the inputs,
+    the upstream gradient and the weights (the loss pass) equal those of the path-by-path
+    reference, across chunks, and pass gradcheck."""
+    from ase_mlip.models import input_gradients_only
+    from ase_mlip.models._tensor_product import _CHUNK_EDGES, irreps_dim
+
+    torch.manual_seed(1)
+    irreps_in = [(l, p) for l in range(l_max + 1) for p in (1, -1)]
+    torch.set_default_dtype(torch.float64)
+    try:
+        tp = ChannelwiseTensorProduct(irreps_in, l_max, parity, num_channels=3, scalar_only=scalar_only,
+                                      pseudotensors=pseudo)
+    finally:
+        torch.set_default_dtype(torch.float32)
+    names = [name for name, _ in tp.named_parameters()]
+
+    def first_derivatives(product, x, g, probe, weights):
+        out = product(x, g, weights)
+        with input_gradients_only():
+            return torch.autograd.grad((out * probe).sum(), [x, g], create_graph=True)
+
+    def ours(x, g, weights):
+        return torch.func.functional_call(tp, dict(zip(names, weights)), (x, g))
+
+    class Reference(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.tp = tp
+
+        def forward(self, x, g):
+            return _reference_product(self.tp, x, g, parity, scalar_only, pseudo)
+
+    def reference(x, g, weights):
+        return torch.func.functional_call(Reference(), {f"tp.{k}": w for k, w in zip(names, weights)}, (x, g))
+
+    n = _CHUNK_EDGES + 5
+    x = torch.randn(irreps_dim(irreps_in), n, 3, dtype=torch.float64, requires_grad=True)
+    g = torch.randn((l_max + 1) ** 2, n, 3, dtype=torch.float64, requires_grad=True)
+    dim_out = ours(x, g, list(tp.parameters())).shape[0]
+    probe = torch.randn(dim_out, n, 3, dtype=torch.float64, requires_grad=True)
+    weights = [w.detach().clone().requires_grad_(True) for w in tp.parameters()]
+    got = first_derivatives(ours, x, g, probe, weights)
+    want = first_derivatives(reference, x, g, probe, weights)
+    for a, b in zip(got, want):
+        torch.testing.assert_close(a, b, atol=1e-11, rtol=0)
+    probes = [torch.randn_like(a) for a in got]
+    inputs = [x, g, probe, *weights]
+    got2 = torch.autograd.grad(sum((a * p).sum() for a, p in zip(got, probes)), inputs)
+    want2 = torch.autograd.grad(sum((a * p).sum() for a, p in zip(want, probes)), inputs)
+    for a, b in zip(got2, want2):
+        torch.testing.assert_close(a, b, atol=1e-10, rtol=0)
+
+    small = [t[:, :1].detach().clone().requires_grad_(True) for t in (x, g, probe)]
+    assert torch.autograd.gradcheck(
+        lambda x, g, probe, *w: first_derivatives(ours, x, g, probe, list(w)), (*small, *weights), fast_mode=True)
+
+
 def test_tensor_product_files_do_not_store_derived_coupling_buffers():
     """Coupling matrices follow from the irreps: a state dict holds only the weights, and
     the dense coupling buffers of older files are accepted and ignored."""
@@ -240,3 +301,88 @@ def test_tensor_product_files_do_not_store_derived_coupling_buffers():
               "_pair_sh": torch.zeros(7, dtype=torch.long)}
     tp.load_state_dict(legacy, strict=True)
     torch.testing.assert_close(tp(x, g), before)
+
+
+def test_mlp_of_parts_equals_mlp_of_their_concatenation():
+    """ScalarMLP(a, b, c) is ScalarMLP(cat([a, b, c])), values and gradients, for one and more layers."""
+    from ase_mlip.models._mlp import ScalarMLP
+
+    for dims in ([7, 5], [7, 16, 16, 3]):
+        mlp = ScalarMLP(dims).double()
+        parts = [torch.randn(11, d, dtype=torch.float64, requires_grad=True) for d in (2, 1, 4)]
+        joined = mlp(torch.cat(parts, -1))
+        split = mlp(*parts)
+        torch.testing.assert_close(split, joined, atol=1e-12, rtol=0)
+        probe = torch.randn_like(joined)
+        want = torch.autograd.grad((joined * probe).sum(), [*parts, *mlp.parameters()])
+        got = torch.autograd.grad((split * probe).sum(), [*parts, *mlp.parameters()])
+        for a, b in zip(got, want):
+            torch.testing.assert_close(a, b, atol=1e-12, rtol=0)
+
+
+def _reference_allegro(model, species, edge_index, edge_vec, n_local):
+    """The Allegro energy of the module docstring, written plainly: inputs joined with cat,
+    tensor blocks taken by slicing, the tensor product path by path (_reference_product)."""
+    c = model.config
+    center, neighbor = edge_index
+    norm = 1.0 / np.sqrt(c.avg_num_neighbors)
+    r = edge_vec.norm(dim=-1)
+    u = model.cutoff(r).unsqueeze(-1)
+    y = model.sh(edge_vec).T.unsqueeze(-1)
+    onehot = torch.nn.functional.one_hot(species, c.num_species).to(edge_vec.dtype)
+
+    def mlp(net, x):
+        for k, w in enumerate(net.weights):
+            x = x @ w
+            if k < len(net.weights) - 1:
+                x = torch.nn.functional.silu(x)
+        return x
+
+    def times_sh(w, y):
+        w = w.reshape(-1, c.l_max + 1, c.num_tensor_features)
+        return torch.cat([w[:, l] * y[l * l:(l + 1) ** 2] for l in range(c.l_max + 1)], 0)
+
+    x = mlp(model.two_body, torch.cat([onehot[center], onehot[neighbor], model.bessel(r)], -1)) * u
+    features = times_sh(mlp(model.initial_weights, x), y)
+    for env_weights, product, update in zip(model.env_weights, model.products, model.latent_updates):
+        w = times_sh(mlp(env_weights, x), y * u)
+        env = torch.zeros(w.shape[0], n_local, w.shape[2], dtype=w.dtype).index_add(1, center, w) * norm
+        last = product.irreps_out == [(0, 1)]
+        features = _reference_product(product, features, env[:, center], c.parity, last, c.pseudotensors)
+        x = (x + mlp(update, torch.cat([x, features[0]], -1))) / np.sqrt(2.0)
+    edge_energy = mlp(model.readout, x) * u
+    atomic = torch.zeros(n_local, dtype=x.dtype).index_add(0, center, edge_energy[:, 0]) * norm
+    if model.atom_readout is not None:
+        rho = torch.zeros(n_local, x.shape[1], dtype=x.dtype).index_add(0, center, x * u) * norm**2
+        atomic = atomic + mlp(model.atom_readout, rho)[:, 0]
+    return atomic
+
+
+@pytest.mark.parametrize("variant", ["lmax1-o3", "lmax2-o3-3layers", "lmax1-so3", "atom-mlp"])
+def test_model_equals_its_plain_reference(variant):
+    """The optimised forward (split/index_select blocks, MLPs of parts, chunked product) gives the
+    per-atom energies and edge forces of the plainly written model."""
+    overrides = {k: v for k, v in VARIANTS[variant].items() if k != "zbl"}
+    pot = small_potential(species=("Li", "Si"), seed=5, l_max=overrides.pop("l_max", 2), **overrides)
+    if pot.model.atom_readout is not None:
+        pot = with_live_atom_readout(pot)
+    atoms = rattled_bcc(seed=3)
+    species, edge_index, edge_vec = evaluate_inputs(pot, atoms)
+    n = len(atoms)
+    edge_vec.requires_grad_(True)
+    got = pot.model(species, edge_index, edge_vec, n)
+    want = _reference_allegro(pot.model, species, edge_index, edge_vec, n)
+    torch.testing.assert_close(got, want, atol=1e-12, rtol=0)
+    (f_got,) = torch.autograd.grad(got.sum(), edge_vec, retain_graph=True)
+    (f_want,) = torch.autograd.grad(want.sum(), edge_vec)
+    torch.testing.assert_close(f_got, f_want, atol=1e-12, rtol=0)
+
+
+def evaluate_inputs(pot, atoms):
+    """Species indices, edges and edge vectors of ``atoms`` for ``pot`` (float64)."""
+    index = {s: k for k, s in enumerate(pot.species)}
+    species = torch.tensor([index[s] for s in atoms.get_chemical_symbols()])
+    edge_index, shifts = neighbor_graph(atoms.positions, atoms.cell.array, atoms.pbc, pot.r_cut)
+    edge_vec = torch.as_tensor(edge_vectors(atoms.positions, atoms.cell.array, edge_index, shifts),
+                               dtype=torch.float64)
+    return species, torch.as_tensor(edge_index, dtype=torch.long), edge_vec

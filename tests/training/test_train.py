@@ -255,10 +255,12 @@ def test_group_weights_reach_the_training_and_validation_losses(small_li, tmp_pa
 
 def test_early_stopping_when_validation_stalls(small_li, tmp_path):
     # lr = 1e-30 leaves every float64 weight unchanged, so the validation loss never improves.
+    # Without EMA (decay 0) validation sees those weights exactly; an EMA of unchanged weights,
+    # d w + (1 - d) w, can move them by a rounding error, and the loss with them.
     threads = torch.get_num_threads()
     try:
         pot = train(load_config(_config(small_li, tmp_path / "run", lr=1e-30, lr_schedule="constant",
-                                        max_epochs=10, early_stopping_patience=2)),
+                                        max_epochs=10, early_stopping_patience=2, ema_decay=0.0)),
                     log=lambda _: None)
     finally:
         torch.set_num_threads(threads)
