@@ -168,6 +168,10 @@ class TrainConfig:
         Floating precision of model and data ("float64").
     seed : int
         Seed of weight initialisation, validation split and shuffling (0).
+    split_seed : int or None
+        Seed of the validation split alone (None: ``seed``). Members of a
+        committee trained with different ``seed`` and the same ``split_seed``
+        share one validation set, on which the committee can be judged.
     num_threads : int or None
         ``torch.set_num_threads`` value, per worker (None: torch's default with
         one worker; the CPU cores divided among the workers with several).
@@ -226,6 +230,7 @@ class TrainConfig:
     zbl_after_training: float | None = None
     dtype: str = "float64"
     seed: int = 0
+    split_seed: int | None = None
     num_threads: int | None = None
     num_workers: int = 1
     device: str = "cpu"

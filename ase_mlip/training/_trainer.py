@@ -57,7 +57,8 @@ _RESUMABLE_CHANGES = {"max_epochs", "early_stopping_patience", "divergence_facto
                       "num_workers", "device", "progress", "zbl_after_training"}
 # Settings newer than checkpoint version 1, with the behaviour of the code before them.
 _ADDED_SETTINGS = {"stage_two_restart": False, "group_weights": {}, "stratify_validation": False,
-                   "stage_two_lr_scale": 1.0, "zbl_after_training": None, "num_workers": 1}
+                   "stage_two_lr_scale": 1.0, "zbl_after_training": None, "num_workers": 1,
+                   "split_seed": None}
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
@@ -130,7 +131,8 @@ def _load_data(cfg: TrainConfig, log: Callable[[str], None]):
         val_frames = load_dataset(cfg.validation_file, **kwargs)
     else:
         groups = [config_type(atoms) for atoms in train_frames] if cfg.stratify_validation else None
-        train_idx, val_idx = split_indices(len(train_frames), cfg.validation_fraction, cfg.seed, groups)
+        split_seed = cfg.seed if cfg.split_seed is None else cfg.split_seed
+        train_idx, val_idx = split_indices(len(train_frames), cfg.validation_fraction, split_seed, groups)
         val_frames = [train_frames[i] for i in val_idx]
         train_frames = [train_frames[i] for i in train_idx]
     if species is None:

@@ -382,3 +382,18 @@ def test_stage_two_lr_scale_scales_only_the_second_stage(small_li, tmp_path):
 def test_stage_two_settings_are_checked(small_li, tmp_path, overrides):
     with pytest.raises(ValueError, match="stage_two"):
         load_config(_config(small_li, tmp_path / "run", **overrides))
+
+
+def test_split_seed_fixes_the_validation_set_across_seeds(small_li, tmp_path):
+    """seed draws weights, order and (by default) the split; split_seed, when given, draws the
+    split alone, so runs of different seeds can share one validation set."""
+    from ase_mlip.training._trainer import _load_data
+
+    def validation(**overrides):
+        cfg = load_config(_config(small_li, tmp_path / "run", **overrides))
+        _, _, val = _load_data(cfg, lambda _: None)
+        return sorted(round(a.get_potential_energy(), 8) for a in val)
+
+    assert validation(seed=1, split_seed=3) == validation(seed=3)
+    assert validation(seed=1, split_seed=3) != validation(seed=1)
+    assert validation(seed=1, split_seed=None) == validation(seed=1)
