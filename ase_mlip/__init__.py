@@ -2,7 +2,9 @@
 
 __version__ = "0.1.0"
 
-from .calculator import MLIPCalculator
 from .potential import Potential, build_potential, load_potential, with_zbl
+from ._committee import Committee, make_committee
+from .calculator import MLIPCalculator
 
-__all__ = ["MLIPCalculator", "Potential", "build_potential", "load_potential", "with_zbl", "__version__"]
+__all__ = ["MLIPCalculator", "Potential", "Committee", "build_potential", "load_potential", "make_committee",
+           "with_zbl", "__version__"]

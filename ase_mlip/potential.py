@@ -61,6 +61,7 @@ __all__ = [
     "energy_and_edge_forces",
     "forces_and_virial",
     "FORMAT_VERSION",
+    "NEWEST_FORMAT_VERSION",
 ]
 
 FORMAT_NAME = "ase-mlip-potential"
@@ -71,7 +72,11 @@ FORMAT_VERSION = 4
 # of versions 1 and 2 hold them and ChannelwiseTensorProduct drops them on
 # load; a reader of version 2 would miss them in a version-3 file. 4 added
 # zbl_r_cut, a ZBL cutoff below r_cut (absent: r_cut, as before); a reader of
-# version 3 would apply that ZBL up to r_cut.
+# version 3 would apply that ZBL up to r_cut. 5 is the version of committee files
+# (several members averaged, ase_mlip.Committee); single-model files stay at 4, so
+# that readers of version 4 keep reading them.
+COMMITTEE_FORMAT_VERSION = 5
+NEWEST_FORMAT_VERSION = max(FORMAT_VERSION, COMMITTEE_FORMAT_VERSION)  # this code reads 1..newest
 ARCHITECTURES = ("allegro",)
 _GENERAL_KEYS = ("model", "species", "seed", "dtype", "zbl", "zbl_r_cut")
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
@@ -206,15 +211,13 @@ class Potential(nn.Module):
 
     def save(self, path: str | os.PathLike) -> None:
         """Write the potential to ``path`` (atomically: a crash leaves the old file)."""
-        state = {k: v.detach().cpu().numpy() for k, v in self.state_dict().items()}
-        weights = io.BytesIO()
-        np.savez(weights, **state)
-        weights_bytes = weights.getvalue()
+        _write_archive(path, {"format_version": FORMAT_VERSION, **self._meta()}, self.state_dict())
+
+    def _meta(self) -> dict:
+        """Everything of ``meta.json`` but the format and the weights' checksum."""
         from . import __version__
 
-        meta = {
-            "format": FORMAT_NAME,
-            "format_version": FORMAT_VERSION,
+        return {
             "architecture": self.architecture,
             "species": list(self.species),
             "r_cut": self.r_cut,
@@ -226,11 +229,7 @@ class Potential(nn.Module):
             "dtype": str(self.dtype).replace("torch.", ""),
             "code_version": __version__,
             "metadata": self.metadata,
-            "weights_sha256": hashlib.sha256(weights_bytes).hexdigest(),
         }
-        with atomic_write(path) as fh, zipfile.ZipFile(fh, "w", zipfile.ZIP_DEFLATED) as zf:
-            zf.writestr("meta.json", json.dumps(meta, indent=2, sort_keys=True))
-            zf.writestr("weights.npz", weights_bytes)
 
     def extra_repr(self) -> str:
         return f"species={self.species}, r_cut={self.r_cut}, dtype={self.dtype}"
@@ -342,14 +341,36 @@ def _refuse(path: Path, why: str) -> ValueError:
     return ValueError(f"cannot load potential file {path}: {why}")
 
 
+def _write_archive(path: str | os.PathLike, meta: dict, state: dict) -> None:
+    """A potential file: ``meta.json`` (with format and checksum added) and ``weights.npz``."""
+    weights = io.BytesIO()
+    np.savez(weights, **{k: v.detach().cpu().numpy() for k, v in state.items()})
+    weights_bytes = weights.getvalue()
+    meta = {"format": FORMAT_NAME, **meta, "weights_sha256": hashlib.sha256(weights_bytes).hexdigest()}
+    with atomic_write(path) as fh, zipfile.ZipFile(fh, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("meta.json", json.dumps(meta, indent=2, sort_keys=True))
+        zf.writestr("weights.npz", weights_bytes)
+
+
 def load_potential(path: str | os.PathLike) -> Potential:
-    """Load a potential file written by :meth:`Potential.save`.
+    """Load a potential file written by :meth:`Potential.save` or :meth:`Committee.save`.
 
     Nothing in the file is executed: the weights are plain arrays and the
     metadata is JSON. Damaged files, pickled objects and unknown format
-    versions are refused with a ``ValueError`` that says which.
+    versions are refused with a ``ValueError`` that says which. A committee
+    file gives a :class:`ase_mlip.Committee`, which is used like a potential.
     """
     path = Path(path)
+    meta, state = _read_archive(path)
+    if meta.get("architecture") == "committee":
+        from ._committee import committee_from_archive
+
+        return committee_from_archive(meta, state, path)
+    return _potential_from(meta, state, path)
+
+
+def _read_archive(path: Path) -> tuple[dict, dict]:
+    """``meta.json`` and the weights of a potential file, checked."""
     if not path.is_file():
         raise FileNotFoundError(f"potential file {path} does not exist")
     try:
@@ -374,10 +395,10 @@ def load_potential(path: str | os.PathLike) -> Potential:
     if meta.get("format") != FORMAT_NAME:
         raise _refuse(path, f"meta.json names format {meta.get('format')!r}, not {FORMAT_NAME!r}")
     version = meta.get("format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION or version < 1:
+    if not isinstance(version, int) or version > NEWEST_FORMAT_VERSION or version < 1:
         raise _refuse(
             path,
-            f"it has format version {version}, this ase-mlip reads versions 1..{FORMAT_VERSION}; "
+            f"it has format version {version}, this ase-mlip reads versions 1..{NEWEST_FORMAT_VERSION}; "
             "upgrade ase-mlip (pip install -U ase-mlip) to read newer files",
         )
     if hashlib.sha256(weights_bytes).hexdigest() != meta.get("weights_sha256"):
@@ -387,7 +408,12 @@ def load_potential(path: str | os.PathLike) -> Potential:
             state = {k: torch.from_numpy(npz[k].copy()) for k in npz.files}
     except ValueError as err:
         raise _refuse(path, f"the weights hold pickled objects, which are refused ({err})") from None
+    return meta, state
 
+
+def _potential_from(meta: dict, state: dict, path: Path) -> Potential:
+    """The single-model potential that ``meta`` and ``state`` describe."""
+    version = meta.get("format_version")
     hyperparameters = dict(meta["hyperparameters"])
     if version == 1 and meta["architecture"] == "allegro":
         hyperparameters.setdefault("normalize_radial", False)
@@ -399,7 +425,10 @@ def load_potential(path: str | os.PathLike) -> Potential:
         **({"zbl_r_cut": meta["zbl_r_cut"]} if meta.get("zbl_r_cut") is not None else {}),
         **hyperparameters,
     }
-    potential = build_potential(config)
+    try:
+        potential = build_potential(config)
+    except (TypeError, ValueError) as err:
+        raise _refuse(path, f"its hyperparameters do not build a model ({err})") from None
     try:
         missing, unexpected = potential.load_state_dict(state, strict=False)
     except RuntimeError as err:

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from ase_mlip import build_potential, load_potential
-from ase_mlip.potential import FORMAT_VERSION
+from ase_mlip.potential import FORMAT_VERSION, NEWEST_FORMAT_VERSION
 
 from .conftest import small_potential
 
@@ -72,8 +72,8 @@ def test_flipped_weight_bytes_are_refused(saved, tmp_path):
 def test_newer_format_version_is_refused(saved, tmp_path):
     path, _ = saved
     bad = tmp_path / "future.mlip"
-    _rewrite(path, bad, meta_change=lambda m: m.update(format_version=FORMAT_VERSION + 1))
-    with pytest.raises(ValueError, match=f"format version {FORMAT_VERSION + 1}.*upgrade"):
+    _rewrite(path, bad, meta_change=lambda m: m.update(format_version=NEWEST_FORMAT_VERSION + 1))
+    with pytest.raises(ValueError, match=f"format version {NEWEST_FORMAT_VERSION + 1}.*upgrade"):
         load_potential(bad)
 
 

@@ -17,6 +17,7 @@ __all__ = ["main", "build_parser"]
 _COMMANDS = [
     "_train",
     "_evaluate",
+    "_committee",
     "_lammps",
     "_phonons",
     "_pimd",

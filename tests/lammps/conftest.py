@@ -70,6 +70,20 @@ def potential_file(tmp_path_factory, plugin):
 
 
 @pytest.fixture(scope="session")
+def committee_file(tmp_path_factory, plugin):
+    """A committee file (ase_mlip.Committee): the potential of ``potential_file`` and a member
+    of another seed with a shorter cutoff (3.5 A) and no ZBL term."""
+    from ase_mlip import Committee
+
+    path = tmp_path_factory.mktemp("committee") / "li_si_committee.mlip"
+    first = with_live_atom_readout(small_potential(species=("Li", "Si"), seed=3, zbl=True, zbl_r_cut=3.0,
+                                                   atom_mlp=[8]))
+    second = small_potential(species=("Li", "Si"), seed=4, r_cut=3.5)
+    Committee([first, second]).save(path)
+    return path
+
+
+@pytest.fixture(scope="session")
 def md_potential_file(tmp_path_factory, plugin):
     """A small two-species potential for hot MD: raw (unnormalised) radial basis.
 

@@ -37,10 +37,13 @@ def ase_reference(atoms, potential_file, stress=True):
     return reference
 
 
+@pytest.mark.parametrize("which", ["potential_file", "committee_file"])
 @pytest.mark.parametrize(
     "make_atoms", [rattled_li, triclinic_li, li_slab], ids=["orthogonal", "triclinic", "slab"]
 )
-def test_lammps_equals_ase(make_atoms, potential_file):
+def test_lammps_equals_ase(make_atoms, which, request):
+    """Also for a committee file, which runs unchanged in pair_style mlip (the members' average)."""
+    potential_file = request.getfixturevalue(which)
     atoms = make_atoms()
     periodic = bool(atoms.pbc.all())
     reference = ase_reference(atoms, potential_file, stress=periodic)
@@ -146,3 +149,4 @@ def test_md_recipe_matches_ase_velocity_verlet(potential_file):
     assert np.abs(difference).max() < 1e-7
     np.testing.assert_allclose(final.get_velocities(), ase_atoms.get_velocities(), rtol=0, atol=1e-7)
     assert final.get_potential_energy() == pytest.approx(ase_atoms.get_potential_energy(), abs=1e-7)
+
