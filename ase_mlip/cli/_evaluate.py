@@ -13,13 +13,15 @@ def _run(args: argparse.Namespace) -> int:
     from ase_mlip.training import evaluate, format_errors, format_worst
 
     summary, collector = evaluate(args.potential, args.data, batch_size=args.batch_size,
-                                  data_format=args.format, dtype=args.dtype)
+                                  data_format=args.format, dtype=args.dtype,
+                                  validation_of=args.validation_of)
     print(format_errors(summary))
     structures = collector.per_structure()
     if args.worst > 0:
         print()
         print(format_worst(structures, args.worst))
-    result = {"potential": str(args.potential), "data": [str(p) for p in args.data], **summary,
+    data = [str(p) for p in args.data] or [f"validation set of {args.validation_of}"]
+    result = {"potential": str(args.potential), "data": data, **summary,
               "structures": structures}
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
@@ -41,7 +43,10 @@ def register(subparsers) -> None:
         "(GPa), overall and per group/config type.",
     )
     parser.add_argument("potential", help="potential file")
-    parser.add_argument("data", nargs="+", help="data files (mlearn JSON, extxyz, OUTCAR, ASE db, ...)")
+    parser.add_argument("data", nargs="*", help="data files (mlearn JSON, extxyz, OUTCAR, ASE db, ...)")
+    parser.add_argument("--validation-of", default=None, metavar="CONFIG",
+                        help="instead of data files: the validation structures that this training config "
+                        "holds out (to compare potentials on the same structures)")
     parser.add_argument("--json", default=None, help="write the errors to this JSON file")
     parser.add_argument("--parity", default=None, help="write a parity plot to this PNG file")
     parser.add_argument("--worst", type=int, default=5, metavar="N",

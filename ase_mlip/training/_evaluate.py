@@ -15,10 +15,11 @@ from ._trainer import evaluate_graphs
 __all__ = ["evaluate", "format_errors", "format_worst"]
 
 
-def evaluate(potential, data: str | os.PathLike | Sequence[str | os.PathLike],
+def evaluate(potential, data: str | os.PathLike | Sequence[str | os.PathLike] = (),
              batch_size: int = 8, data_format: str | None = None,
-             dtype: str | None = None) -> tuple[dict, ErrorCollector]:
-    """Errors of a potential on one or more data files.
+             dtype: str | None = None,
+             validation_of: str | os.PathLike | None = None) -> tuple[dict, ErrorCollector]:
+    """Errors of a potential on one or more data files, or on a training run's validation set.
 
     Parameters
     ----------
@@ -26,6 +27,12 @@ def evaluate(potential, data: str | os.PathLike | Sequence[str | os.PathLike],
         The potential or its file.
     data : path or sequence of paths
         Labelled data (mlearn JSON or any ``ase.io`` file with energy and forces).
+    validation_of : path, optional
+        A training config (YAML): evaluate on the validation structures that
+        ``mlip train`` would use with it (its ``validation_file``, or the part
+        of ``train_file`` its seeds hold out), instead of ``data``. Two
+        potentials are then compared on the same structures, whatever their
+        own training configs held out.
     batch_size : int
         Structures per evaluation batch.
     data_format : str, optional
@@ -48,7 +55,20 @@ def evaluate(potential, data: str | os.PathLike | Sequence[str | os.PathLike],
         potential = load_potential(potential)
     if dtype is not None:
         potential = potential.to({"float32": torch.float32, "float64": torch.float64}[dtype])
-    frames = load_dataset(data, species=potential.species, format=data_format)
+    if validation_of is not None:
+        if data:
+            raise ValueError("give data files or validation_of, not both")
+        from ._config import load_config
+        from ._trainer import _load_data
+
+        cfg = load_config(validation_of)
+        _, _, frames = _load_data(cfg, lambda _: None)
+    else:
+        if isinstance(data, (str, os.PathLike)):
+            data = [data]
+        if not data:
+            raise ValueError("no data to evaluate on: give data files or validation_of (a training config)")
+        frames = load_dataset(data, species=potential.species, format=data_format)
     graphs = build_graphs(frames, potential.species, potential.r_cut)
     potential.eval()
     collector = evaluate_graphs(potential, graphs, batch_size=batch_size)

@@ -11,6 +11,7 @@ import torch
 import yaml
 from ase import units
 
+from ase_mlip import load_potential
 from ase_mlip.cli import _COMMANDS, _evaluate, _train
 from ase_mlip.training import evaluate
 from tests.training.test_train import _config, small_li  # noqa: F401  (fixture)
@@ -71,6 +72,17 @@ def test_train_then_evaluate(small_li, tmp_path, capsys):
     worst = sorted(rows, key=lambda r: r["forces_rmse_eV_per_A"], reverse=True)[:5]
     listed = [line.split()[0] for line in printed.splitlines() if line.startswith(f"{small_li}[")]
     assert listed == [r["name"] for r in worst]
+    # --validation-of: the validation structures of the config, where the file's recorded
+    # best-epoch errors were measured; data files and the option together are refused
+    val_json = tmp_path / "val.json"
+    assert _run(["evaluate", str(pot), "--validation-of", str(cfg), "--json", str(val_json)]) == 0
+    val = json.loads(val_json.read_text())
+    recorded = load_potential(pot).metadata["training"]["best_validation"]
+    assert val["all"]["num_structures"] == 2
+    for key in ("energy_mae_meV_per_atom", "forces_mae_eV_per_A", "forces_rmse_eV_per_A"):
+        assert val["all"][key] == pytest.approx(recorded[f"val_{key}"], rel=1e-9)
+    with pytest.raises(ValueError, match="not both"):
+        _run(["evaluate", str(pot), str(small_li), "--validation-of", str(cfg)])
 
 
 def test_train_reports_bad_data(tmp_path, small_li):
