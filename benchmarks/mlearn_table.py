@@ -49,16 +49,38 @@ METHODS = ["GAP", "MTP", "NNP", "SNAP", "qSNAP"]
 START, END = "<!-- mlearn-table:start -->", "<!-- mlearn-table:end -->"
 
 
+def _run_files(cfg) -> list[tuple[Path, str]]:
+    """(run folder, suffix) of each training run of a config: one, or one per committee member."""
+    from ase_mlip.training import member_config
+
+    if not cfg.committee_seeds:
+        return [(Path(cfg.output_dir), "")]
+    return [(Path(member_config(cfg, seed).output_dir), f"_seed{seed}") for seed in cfg.committee_seeds]
+
+
 def _train(element: str, threads: int | None) -> None:
     from ase_mlip.training import load_config, train
 
     overrides = {"num_threads": threads} if threads else {}
     cfg = load_config(REPO / "potentials" / element / "config.yaml", **overrides)
     train(cfg, resume=True)
-    out = Path(cfg.output_dir)
-    for name in ("metrics.csv", "learning_curve.png"):
-        if (out / name).exists():
-            shutil.copy(out / name, REPO / "potentials" / element / name)
+    for out, suffix in _run_files(cfg):
+        for name in ("metrics.csv", "learning_curve.png"):
+            if (out / name).exists():
+                stem, ext = name.rsplit(".", 1)
+                shutil.copy(out / name, REPO / "potentials" / element / f"{stem}{suffix}.{ext}")
+
+
+def _training_time_s(folder: Path) -> float | None:
+    """Summed epoch times of the metrics files next to a potential (every member's for a committee)."""
+    import csv
+
+    total, found = 0.0, False
+    for path in sorted(folder.glob("metrics*.csv")):
+        with open(path) as handle:
+            total += sum(float(r["epoch_time_s"]) for r in csv.DictReader(handle))
+        found = True
+    return total if found else None
 
 
 def _evaluate(element: str) -> dict:
@@ -74,13 +96,6 @@ def _evaluate(element: str) -> dict:
     print(f"{element} test split:\n{format_errors(summary)}")
     collector.plot_parity(folder / "parity_test.png", title=f"{element}: mlearn test split")
     record = pot.metadata.get("training", {})
-    rows = []
-    metrics_csv = folder / "metrics.csv"
-    if metrics_csv.exists():
-        import csv
-
-        with open(metrics_csv) as handle:
-            rows = list(csv.DictReader(handle))
     result = {
         "element": element,
         "potential": str(pot_path.relative_to(REPO)),
@@ -89,7 +104,8 @@ def _evaluate(element: str) -> dict:
         "best_epoch": record.get("best_epoch"),
         "epochs_run": record.get("epochs_run"),
         "best_validation": record.get("best_validation"),
-        "training_time_s": sum(float(r["epoch_time_s"]) for r in rows) if rows else None,
+        "committee_seeds": record.get("committee_seeds"),
+        "training_time_s": _training_time_s(folder),
         "num_threads": (record.get("config") or {}).get("num_threads"),
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "machine": f"{platform.node()} {platform.machine()} {platform.processor()}".strip(),
@@ -120,8 +136,11 @@ def table(results: dict[str, dict]) -> str:
         best_e = min(PUBLISHED[element][k][0] for k in METHODS)
         best_f = min(PUBLISHED[element][k][1] for k in METHODS)
         m = result["test"]["all"]
+        epochs = result.get("epochs_run")
+        if isinstance(epochs, list):  # a committee: one run per member
+            epochs = f"committee of {len(epochs)} ({' + '.join(str(e) for e in epochs)})"
         notes.append(
-            f"{element} {result.get('epochs_run')} epochs, {when}; vs best published: energy "
+            f"{element} {epochs} epochs, {when}; vs best published: energy "
             f"{100 * (m['energy_mae_meV_per_atom'] / best_e - 1):+.0f}%, force "
             f"{100 * (m['forces_mae_eV_per_A'] / best_f - 1):+.0f}%"
         )

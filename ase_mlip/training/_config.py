@@ -172,6 +172,15 @@ class TrainConfig:
         Seed of the validation split alone (None: ``seed``). Members of a
         committee trained with different ``seed`` and the same ``split_seed``
         share one validation set, on which the committee can be judged.
+    committee_seeds : list of int or None
+        Train a committee (:class:`ase_mlip.Committee`) instead of one model
+        (None): one member per seed, one after the other, each with every
+        other setting of this config, all on the validation split of
+        ``split_seed`` (or ``seed``). Member k trains in
+        ``output_dir/member_<seed>`` (its checkpoint, metrics and file; a
+        killed committee run resumes there); ``potential_file`` receives the
+        committee. Its training record holds each member's and the
+        committee's errors on the shared validation set.
     num_threads : int or None
         ``torch.set_num_threads`` value, per worker (None: torch's default with
         one worker; the CPU cores divided among the workers with several).
@@ -231,6 +240,7 @@ class TrainConfig:
     dtype: str = "float64"
     seed: int = 0
     split_seed: int | None = None
+    committee_seeds: list[int] | None = None
     num_threads: int | None = None
     num_workers: int = 1
     device: str = "cpu"
@@ -301,6 +311,14 @@ class TrainConfig:
             if not 0 < self.zbl_after_training <= (r_cut if r_cut is not None else float("inf")):
                 raise ValueError(f"zbl_after_training must lie in (0, r_cut = {r_cut}] A, "
                                  f"got {self.zbl_after_training}")
+        if self.committee_seeds is not None:
+            seeds = self.committee_seeds
+            if (not isinstance(seeds, (list, tuple)) or len(seeds) < 2
+                    or not all(isinstance(x, int) and not isinstance(x, bool) for x in seeds)
+                    or len(set(seeds)) != len(seeds)):
+                raise ValueError(f"committee_seeds must list two or more different integers, got {seeds!r}; "
+                                 "or null for a single model")
+            self.committee_seeds = list(seeds)
         for key in ("dtype", "seed"):
             if key in self.model:
                 raise ValueError(f"set {key} at the top level of the training config, not under model")

@@ -27,8 +27,8 @@ def evaluate(potential, data: str | os.PathLike | Sequence[str | os.PathLike] = 
         The potential or its file.
     data : path or sequence of paths
         Labelled data (mlearn JSON or any ``ase.io`` file with energy and forces).
-    validation_of : path, optional
-        A training config (YAML): evaluate on the validation structures that
+    validation_of : path or TrainConfig, optional
+        A training config: evaluate on the validation structures that
         ``mlip train`` would use with it (its ``validation_file``, or the part
         of ``train_file`` its seeds hold out), instead of ``data``. Two
         potentials are then compared on the same structures, whatever their
@@ -61,7 +61,9 @@ def evaluate(potential, data: str | os.PathLike | Sequence[str | os.PathLike] = 
         from ._config import load_config
         from ._trainer import _load_data
 
-        cfg = load_config(validation_of)
+        from ._config import TrainConfig
+
+        cfg = validation_of if isinstance(validation_of, TrainConfig) else load_config(validation_of)
         _, _, frames = _load_data(cfg, lambda _: None)
     else:
         if isinstance(data, (str, os.PathLike)):

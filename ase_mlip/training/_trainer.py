@@ -16,6 +16,7 @@ epoch), ``learning_curve.png`` (redrawn every minute and at the end); the best-v
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import math
 import os
@@ -54,11 +55,11 @@ CHECKPOINT_VERSION = 1
 PLOT_INTERVAL_S = 60.0  # redraw the learning curve at most this often (and at the end)
 # Settings that may differ between a run and its resumption.
 _RESUMABLE_CHANGES = {"max_epochs", "early_stopping_patience", "divergence_factor", "num_threads",
-                      "num_workers", "device", "progress", "zbl_after_training"}
+                      "num_workers", "device", "progress", "zbl_after_training", "committee_seeds"}
 # Settings newer than checkpoint version 1, with the behaviour of the code before them.
 _ADDED_SETTINGS = {"stage_two_restart": False, "group_weights": {}, "stratify_validation": False,
                    "stage_two_lr_scale": 1.0, "zbl_after_training": None, "num_workers": 1,
-                   "split_seed": None}
+                   "split_seed": None, "committee_seeds": None}
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
@@ -214,6 +215,8 @@ def train(config: TrainConfig | str | os.PathLike | dict, resume: bool = False,
         The best-validation EMA potential (also written to ``config.potential_path``).
     """
     cfg = config if isinstance(config, TrainConfig) else load_config(config)
+    if cfg.committee_seeds:
+        return _train_committee(cfg, resume, log)
     if cfg.num_workers > 1:
         launch(_run, (cfg, resume), cfg.num_workers, log)
         return load_potential(cfg.potential_path)
@@ -422,6 +425,62 @@ def _run(cfg: TrainConfig, resume: bool, log: Callable[[str], None], workers: Wo
                             len(train_graphs), len(val_graphs))
     log(f"best epoch {best_epoch}: potential written to {cfg.potential_path}")
     return best
+
+
+def member_config(cfg: TrainConfig, seed: int) -> TrainConfig:
+    """The config of the committee member of ``seed``: the committee's settings, its own
+    seed, folder and file, the committee's validation split."""
+    folder = Path(cfg.output_dir) / f"member_{seed}"
+    return dataclasses.replace(
+        cfg, seed=seed, split_seed=cfg.seed if cfg.split_seed is None else cfg.split_seed,
+        committee_seeds=None, output_dir=str(folder), potential_file=str(folder / "potential.mlip"))
+
+
+def _train_committee(cfg: TrainConfig, resume: bool, log: Callable[[str], None]):
+    """Train every member of ``cfg.committee_seeds`` in turn, then write their committee."""
+    from ase_mlip import make_committee
+
+    from ._evaluate import evaluate
+
+    members = [member_config(cfg, seed) for seed in cfg.committee_seeds]
+    for k, member in enumerate(members):
+        log(f"committee member {k + 1} of {len(members)}: seed {member.seed}, in {member.output_dir}")
+        # A member whose run ended is not trained again: its last checkpoint says it is done.
+        done = _finished(member)
+        train(member, resume=resume or done, log=log)
+    files = [m.potential_path for m in members]
+    committee = make_committee(files)
+    records = [load_potential(f).metadata.get("training", {}) for f in files]
+    split_config = dataclasses.replace(members[0], committee_seeds=None)
+    summary, _ = evaluate(committee, validation_of=split_config)
+    validation = {f"val_{k}": v for k, v in summary["all"].items() if k != "num_structures"}
+    committee.metadata = {
+        "members_from": [str(f) for f in files],
+        "training": {
+            "config": cfg.to_dict(),
+            "committee_seeds": list(cfg.committee_seeds),
+            "members": records,
+            "epochs_run": [r.get("epochs_run") for r in records],
+            "best_epoch": [r.get("best_epoch") for r in records],
+            "best_validation": validation,
+            "num_train_structures": records[0].get("num_train_structures"),
+            "num_validation_structures": records[0].get("num_validation_structures"),
+        },
+    }
+    committee.save(cfg.potential_path)
+    log(f"committee of {len(members)} written to {cfg.potential_path}; validation energy MAE "
+        f"{validation['val_energy_mae_meV_per_atom']:.3f} meV/atom, force MAE "
+        f"{validation['val_forces_mae_eV_per_A']:.4f} eV/A")
+    return committee
+
+
+def _finished(cfg: TrainConfig) -> bool:
+    """Whether ``cfg.output_dir`` holds the checkpoint of a run that has ended."""
+    path = Path(cfg.output_dir) / CHECKPOINT_NAME
+    if not path.exists():
+        return False
+    state = load_checkpoint(path)
+    return bool(state.get("stopped_early")) or int(state.get("epoch", 0)) >= cfg.max_epochs
 
 
 def _entry_counts(graphs: Sequence[AtomicGraph]) -> dict[str, int]:

@@ -397,3 +397,45 @@ def test_split_seed_fixes_the_validation_set_across_seeds(small_li, tmp_path):
     assert validation(seed=1, split_seed=3) == validation(seed=3)
     assert validation(seed=1, split_seed=3) != validation(seed=1)
     assert validation(seed=1, split_seed=None) == validation(seed=1)
+
+
+def test_committee_training_writes_the_committee_of_its_members(small_li, tmp_path):
+    """committee_seeds trains one member per seed, on one validation split, then writes their
+    committee; each member equals the single run of its seed and split; a second call resumes
+    nothing that has ended; the record holds the committee's validation errors."""
+    from ase_mlip import Committee, load_potential
+    from ase_mlip.training import evaluate
+    from ase_mlip.training._trainer import member_config
+
+    threads = torch.get_num_threads()
+    try:
+        cfg = load_config(_config(small_li, tmp_path / "committee", max_epochs=2, committee_seeds=[3, 5],
+                                  potential_file=str(tmp_path / "committee.mlip")))
+        committee = train(cfg, log=lambda _: None)
+        single = train(load_config(_config(small_li, tmp_path / "single", max_epochs=2, seed=5, split_seed=3)),
+                       log=lambda _: None)
+        lines = []
+        again = train(cfg, resume=True, log=lines.append)
+    finally:
+        torch.set_num_threads(threads)
+    loaded = load_potential(tmp_path / "committee.mlip")
+    assert isinstance(committee, Committee) and isinstance(loaded, Committee)
+    assert [m.metadata["training"]["config"]["seed"] for m in loaded.members] == [3, 5]
+    for name, value in single.state_dict().items():
+        torch.testing.assert_close(loaded.members[1].state_dict()[name], value, rtol=0, atol=0)
+    record = loaded.metadata["training"]
+    assert record["committee_seeds"] == [3, 5] and record["epochs_run"] == [2, 2]
+    summary, _ = evaluate(loaded, validation_of=member_config(cfg, 3))
+    assert record["best_validation"]["val_forces_mae_eV_per_A"] == pytest.approx(
+        summary["all"]["forces_mae_eV_per_A"], rel=1e-12)
+    # the second call resumed both ended members without training an epoch more
+    assert sum("resuming" in line for line in lines) == 2
+    for seed in (3, 5):
+        assert len(_rows(tmp_path / "committee" / f"member_{seed}" / "metrics.csv")) == 2
+    assert again.metadata["training"]["best_validation"] == record["best_validation"]
+
+
+def test_committee_seeds_are_checked(small_li, tmp_path):
+    for bad in ([1], [1, 1], [1, "2"]):
+        with pytest.raises(ValueError, match="committee_seeds"):
+            load_config(_config(small_li, tmp_path / "run", committee_seeds=bad))
