@@ -13,7 +13,7 @@ from ._metrics import ErrorCollector, error_summary, plot_learning_curve, plot_p
 from ._sam import SAM
 from ._schedule import LRSchedule
 from ._statistics import average_num_neighbors, baseline_energies_forces, fit_energy_shift, force_rms
-from ._trainer import evaluate_graphs, member_config, split_indices, train
+from ._trainer import evaluate_graphs, member_config, split_indices, train, write_committee
 
 __all__ = [
     "load_checkpoint",
@@ -44,4 +44,5 @@ __all__ = [
     "member_config",
     "split_indices",
     "train",
+    "write_committee",
 ]

@@ -438,17 +438,29 @@ def member_config(cfg: TrainConfig, seed: int) -> TrainConfig:
 
 def _train_committee(cfg: TrainConfig, resume: bool, log: Callable[[str], None]):
     """Train every member of ``cfg.committee_seeds`` in turn, then write their committee."""
-    from ase_mlip import make_committee
-
-    from ._evaluate import evaluate
-
     members = [member_config(cfg, seed) for seed in cfg.committee_seeds]
     for k, member in enumerate(members):
         log(f"committee member {k + 1} of {len(members)}: seed {member.seed}, in {member.output_dir}")
         # A member whose run ended is not trained again: its last checkpoint says it is done.
         done = _finished(member)
         train(member, resume=resume or done, log=log)
+    return write_committee(cfg, log)
+
+
+def write_committee(cfg: TrainConfig, log: Callable[[str], None] = print):
+    """Join the members' files of a committee config (``member_config(cfg, seed).potential_path``)
+    into ``cfg.potential_path``, with the committee's errors on the shared validation set."""
+    from ase_mlip import make_committee
+
+    from ._evaluate import evaluate
+
+    if not cfg.committee_seeds:
+        raise ValueError("the config has no committee_seeds: there are no members to join")
+    members = [member_config(cfg, seed) for seed in cfg.committee_seeds]
     files = [m.potential_path for m in members]
+    missing = [str(f) for f in files if not f.exists()]
+    if missing:
+        raise FileNotFoundError(f"member files {missing} do not exist; train the committee first")
     committee = make_committee(files)
     records = [load_potential(f).metadata.get("training", {}) for f in files]
     split_config = dataclasses.replace(members[0], committee_seeds=None)

@@ -300,9 +300,29 @@ def test_shipped_configs_load_and_point_at_shipped_data(element):
     assert "test" not in Path(cfg.train_file[0]).name  # the test split is for the final report only
     # The config is the one that made the shipped file (paths, threads and workers aside; a setting
     # newer than the file takes the value that reproduces what the code did then, as on resume).
+    # For a committee: the committee's record, and each member's against member_config.
+    from ase_mlip import Committee
+    from ase_mlip.training import member_config
+
+    pot = load_potential(cfg.potential_path)
+    checks = [(pot.metadata["training"]["config"], cfg, repo / "potentials" / element / "metrics.csv")]
+    if cfg.committee_seeds:
+        assert isinstance(pot, Committee)
+        assert pot.metadata["training"]["committee_seeds"] == cfg.committee_seeds
+        checks = [(checks[0][0], cfg, None)] + [
+            (member.metadata["training"]["config"], member_config(cfg, seed),
+             repo / "potentials" / element / f"metrics_seed{seed}.csv")
+            for member, seed in zip(pot.members, cfg.committee_seeds)]
+    else:
+        assert not isinstance(pot, Committee)
+    for recorded, config, metrics in checks:
+        _check_recorded_config(recorded, config, metrics)
+
+
+def _check_recorded_config(recorded, cfg, metrics):
     from ase_mlip.training._trainer import _ADDED_SETTINGS
 
-    made = {**_ADDED_SETTINGS, **load_potential(cfg.potential_path).metadata["training"]["config"]}
+    made = {**_ADDED_SETTINGS, **recorded}
     here = cfg.to_dict()
     # divergence_factor only stops a run. A file made before it existed ran to the end, so
     # the stop would have changed nothing if no epoch of its metrics trips the rule.
@@ -311,7 +331,7 @@ def test_shipped_configs_load_and_point_at_shipped_data(element):
 
         from ase_mlip.training._trainer import _divergence, _stage_two_start
 
-        with open(repo / "potentials" / element / "metrics.csv") as handle:
+        with open(metrics) as handle:
             rows = [{"epoch": int(r["epoch"]), "train_loss": float(r["train_loss"])}
                     for r in csv.DictReader(handle)]
         stage_two_start = _stage_two_start(cfg)
@@ -321,6 +341,10 @@ def test_shipped_configs_load_and_point_at_shipped_data(element):
         made["divergence_factor"] = here["divergence_factor"]
     if not here["stage_two_fraction"]:
         made.pop("stage_two_restart"), here.pop("stage_two_restart")
+    # A split seed equal to the seed, or unset, is the same split.
+    for d in (made, here):
+        if d.get("split_seed") is None:
+            d["split_seed"] = d["seed"]
     paths = {"train_file", "validation_file", "output_dir", "potential_file", "num_threads", "num_workers"}
     assert {k: v for k, v in made.items() if k not in paths} == {
         k: v for k, v in here.items() if k not in paths}
