@@ -113,10 +113,12 @@ def input_gradients_only():
 class _Plan:
     """The paths of a product, grouped by the pair of input irreps they couple.
 
-    ``groups[g] = (o1, d1, o2, d2, targets)``: component offset and size of
-    the edge irrep and of the spherical-harmonic irrep, and for every path of
+    ``groups[g] = (o1, d1, o2, d2, targets, diagonal)``: component offset and size of
+    the edge irrep and of the spherical-harmonic irrep, for every path of
     the pair ``(t, k, m)``: output irrep ``t``, path ``k`` within it (the index
-    into ``weight_t``), ``m = 2 l3 + 1`` rows; ``group_irreps[g] = (i1, i2)``
+    into ``weight_t``), ``m = 2 l3 + 1`` rows, and whether the group's coupling
+    pairs only equal components (then it is stored as ``(sum m, d)`` and applied
+    to the d products ``V[m] G[m]``); ``group_irreps[g] = (i1, i2)``
     are the indices of those two irreps. ``out_offsets[t]`` and
     ``out_dims[t]`` place output irrep ``t`` in the output; ``in_blocks`` and
     ``sh_blocks`` list ``(offset, size)`` of the input irreps.
@@ -207,9 +209,12 @@ def _blocks(x, blocks):
     return x.split([d for _, d in blocks], 0)
 
 
-def _outer(vb, gb, i1, i2):
-    """``V[l1] (x) G[l2]`` of one group from the irrep blocks: ``(d1 d2, n)``."""
+def _outer(vb, gb, i1, i2, diagonal=False):
+    """``V[l1] (x) G[l2]`` of one group from the irrep blocks: ``(d1 d2, n)``; for a
+    diagonal group (its coupling only pairs m1 = m2) just those products, ``(d, n)``."""
     v, g = vb[i1], gb[i2]
+    if diagonal:
+        return v * g
     return (v.unsqueeze(1) * g.unsqueeze(0)).reshape(v.shape[0] * g.shape[0], -1)
 
 
@@ -220,7 +225,7 @@ def _couple_and_mix(features, env, plan, cgs, weights):
     gb = _blocks(env.reshape(env.shape[0], n), plan.sh_blocks)
     out = [None] * len(plan.out_dims)
     for group, (i1, i2), cg in zip(plan.groups, plan.group_irreps, cgs):
-        rows = (cg @ _outer(vb, gb, i1, i2)).split([m for _, _, m in group[4]], 0)  # per path [m, n]
+        rows = (cg @ _outer(vb, gb, i1, i2, group[5])).split([m for _, _, m in group[4]], 0)  # per path [m, n]
         for (t, k, m), part in zip(group[4], rows):
             part = part.reshape(m * num_edges, c) @ weights[t][k]  # [m E, C]
             out[t] = part if out[t] is None else out[t] + part
@@ -243,14 +248,21 @@ def _backward(features, env, grad_out, plan, cgs, weights, need_v, need_g, need_
     grad_g = [[] for _ in plan.sh_blocks]
     grad_w = [[None] * w.shape[0] for w in weights] if need_w else None
     for group, (i1, i2), cg in zip(plan.groups, plan.group_irreps, cgs):
-        d1, d2, targets = group[1], group[3], group[4]
+        d1, d2, targets, diagonal = group[1], group[3], group[4], group[5]
         if need_w:
-            rows = (cg @ _outer(vb, gb, i1, i2)).split([m for _, _, m in targets], 0)
+            rows = (cg @ _outer(vb, gb, i1, i2, diagonal)).split([m for _, _, m in targets], 0)
         grad_rows = []
         for p, (t, k, m) in enumerate(targets):
             grad_rows.append((go[t] @ w_paths[t][k].T).reshape(m, n))
             if need_w:
                 grad_w[t][k] = rows[p].reshape(m * num_edges, c).T @ go[t]  # [C, C]
+        if diagonal:
+            grad_products = cg.T @ torch.cat(grad_rows, 0)  # [d, n]
+            if need_v:
+                grad_v[i1].append(grad_products * gb[i2])
+            if need_g:
+                grad_g[i2].append(grad_products * vb[i1])
+            continue
         grad_outer = (cg.T @ torch.cat(grad_rows, 0)).reshape(d1, d2, n)
         if need_v:
             grad_v[i1].append((grad_outer * gb[i2].unsqueeze(0)).sum(1))
@@ -329,10 +341,19 @@ class ChannelwiseTensorProduct(nn.Module):
                 w3j = o3.wigner_3j(l1, l2, l3, dtype=torch.float64) * math.sqrt(2 * l3 + 1)
                 matrices.append(w3j.reshape((2 * l1 + 1) * (2 * l2 + 1), 2 * l3 + 1).T)
                 targets.append((*path_of[(i1, i2, out)], 2 * l3 + 1))
-            groups.append((off_in[i1], 2 * l1 + 1, off_sh[i2], 2 * l2 + 1, tuple(targets)))
+            coupling = torch.cat(matrices, 0)
+            # A group whose coupling pairs only equal components (m1 = m2: l1 = l2 and every
+            # path ends in l3 = 0, as in the scalar-only last layer) needs the d products
+            # V[m] G[m], not all d^2 of the outer product.
+            d = 2 * l1 + 1
+            pairs = coupling.reshape(-1, 2 * l1 + 1, 2 * l2 + 1).abs().amax(0) > 1e-12
+            diagonal = l1 == l2 and bool((pairs == torch.eye(d, dtype=torch.bool)).all())
+            if diagonal:
+                coupling = coupling.reshape(-1, d, d).diagonal(dim1=1, dim2=2)  # [sum m, d]
+            groups.append((off_in[i1], 2 * l1 + 1, off_sh[i2], 2 * l2 + 1, tuple(targets), diagonal))
             # Derived from the irreps alone, so not part of a potential file.
             self.register_buffer(
-                f"_cg_{len(groups) - 1}", torch.cat(matrices, 0).to(torch.get_default_dtype()), persistent=False
+                f"_cg_{len(groups) - 1}", coupling.contiguous().to(torch.get_default_dtype()), persistent=False
             )
         self._plan = _Plan(
             groups,
