@@ -69,6 +69,28 @@ print(json.dumps({"s_per_step": (time.perf_counter() - start) / steps,
 """
 
 
+# Settings that organise runs (which seeds, which split) but do not change a training step;
+# left out of the timed config so that revisions older than them read it.
+_RUN_ONLY = ("committee_seeds", "split_seed")
+
+
+def _step_config(config: Path, out: Path) -> Path:
+    """A copy of ``config`` without the run-only settings, its paths made absolute."""
+    import yaml
+
+    data = yaml.safe_load(config.read_text())
+    for key in _RUN_ONLY:
+        data.pop(key, None)
+    for key in ("train_file", "validation_file", "output_dir", "potential_file"):
+        value = data.get(key)
+        if isinstance(value, str) and not Path(value).is_absolute():
+            data[key] = str((config.parent / value).resolve())
+        elif isinstance(value, list):
+            data[key] = [v if Path(v).is_absolute() else str((config.parent / v).resolve()) for v in value]
+    out.write_text(yaml.safe_dump(data))
+    return out
+
+
 def _export(rev: str, where: Path) -> Path:
     """The tree of ``rev`` as plain files under ``where``."""
     archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev], check=True, capture_output=True).stdout
@@ -108,7 +130,7 @@ def main(argv=None) -> int:
             codes[f"{args.ref} ({_revision(args.ref)})"] = _export(args.ref, Path(tmp))
         rows = []
         for element in args.elements:
-            config = ROOT / "potentials" / element / "config.yaml"
+            config = _step_config(ROOT / "potentials" / element / "config.yaml", Path(tmp) / f"{element}.yaml")
             for threads in args.threads:
                 times = {name: [] for name in codes}
                 edges = None
