@@ -1,7 +1,7 @@
 """Epoch time of the shipped training configs with one process or several workers.
 
 ``mlip train`` runs a few epochs of ``potentials/EL/config.yaml`` (in a
-temporary output folder) once as one process with ``--threads`` torch threads
+temporary output folder; for a committee config, of one member) once as one process with ``--threads`` torch threads
 and once as ``--workers`` data-parallel workers (``num_workers``) of one
 thread each, alternating the two ``--repeats`` times, so that load drifts hit
 both alike. The figure is the median epoch time (``epoch_time_s`` of
@@ -41,6 +41,7 @@ def _epoch_times(element: str, epochs: int, workers: int, threads: int, tmp: Pat
     for key in ("train_file", "validation_file"):
         if isinstance(cfg.get(key), str):
             cfg[key] = str((config_path.parent / cfg[key]).resolve())
+    cfg.pop("committee_seeds", None)  # a committee's members train one after the other: time one
     cfg.update(output_dir=str(run), potential_file=str(run / "potential.mlip"), max_epochs=epochs,
                num_workers=workers, num_threads=threads, progress=False)
     path = tmp / f"{element}-{workers}x{threads}.yaml"
