@@ -190,7 +190,8 @@ class TrainConfig:
         batch and the gradients are summed before every step, so the step is
         that of the whole batch. On 2 cores, 2 workers of 1 thread each ran
         the shipped configs' training steps 1.3-1.4x faster than 1 process
-        with 2 threads. Results match a single-process run to rounding only;
+        with 2 threads with the kernels before 2026-12-08; with the faster
+        kernels since, the two are about level (README). Results match a single-process run to rounding only;
         with the same ``num_workers`` and threads a run is repeatable and
         resumes exactly.
     device : {"cpu", "cuda", "auto"}
