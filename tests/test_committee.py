@@ -130,6 +130,15 @@ def test_member_cutoffs_are_respected():
     together = evaluate(dimer, MLIPCalculator(committee))
     alone = evaluate(dimer, MLIPCalculator(members[0]))
     assert together["energy"] == pytest.approx(0.5 * (alone["energy"] + isolated[1]), abs=1e-12)
+    # The shorter member is not even given the edges beyond its cutoff (it would spend work on
+    # them for an exact zero).
+    seen = []
+    handle = members[1].register_forward_pre_hook(lambda module, args: seen.append(args[2].norm(dim=1)))
+    try:
+        evaluate(rattled_bcc(seed=8), MLIPCalculator(committee))
+    finally:
+        handle.remove()
+    assert seen and all(len(d) and d.max() < 3.0 for d in seen)
 
 
 def test_committee_in_evaluate(tmp_path):
