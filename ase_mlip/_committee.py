@@ -34,7 +34,7 @@ from torch import nn
 
 from .potential import COMMITTEE_FORMAT_VERSION, Potential, _potential_from, _refuse, _write_archive
 
-__all__ = ["Committee", "committee_from_archive"]
+__all__ = ["Committee", "make_committee", "committee_from_archive"]
 
 
 class Committee(nn.Module):

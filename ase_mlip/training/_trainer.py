@@ -462,22 +462,19 @@ def write_committee(cfg: TrainConfig, log: Callable[[str], None] = print):
     if missing:
         raise FileNotFoundError(f"member files {missing} do not exist; train the committee first")
     committee = make_committee(files)
-    records = [load_potential(f).metadata.get("training", {}) for f in files]
-    split_config = dataclasses.replace(members[0], committee_seeds=None)
-    summary, _ = evaluate(committee, validation_of=split_config)
+    # Each member keeps its own training record in the file; the committee's adds up to them.
+    records = [member.metadata.get("training", {}) for member in committee.members]
+    summary, _ = evaluate(committee, validation_of=members[0])  # the members' shared split
     validation = {f"val_{k}": v for k, v in summary["all"].items() if k != "num_structures"}
-    committee.metadata = {
-        "members_from": [str(f) for f in files],
-        "training": {
-            "config": cfg.to_dict(),
-            "committee_seeds": list(cfg.committee_seeds),
-            "members": records,
-            "epochs_run": [r.get("epochs_run") for r in records],
-            "best_epoch": [r.get("best_epoch") for r in records],
-            "best_validation": validation,
-            "num_train_structures": records[0].get("num_train_structures"),
-            "num_validation_structures": records[0].get("num_validation_structures"),
-        },
+    committee.metadata["members_from"] = [str(Path(f).relative_to(cfg.output_dir)) for f in files]
+    committee.metadata["training"] = {
+        "config": cfg.to_dict(),
+        "committee_seeds": list(cfg.committee_seeds),
+        "epochs_run": [r.get("epochs_run") for r in records],
+        "best_epoch": [r.get("best_epoch") for r in records],
+        "best_validation": validation,
+        "num_train_structures": records[0].get("num_train_structures"),
+        "num_validation_structures": records[0].get("num_validation_structures"),
     }
     committee.save(cfg.potential_path)
     log(f"committee of {len(members)} written to {cfg.potential_path}; validation energy MAE "
